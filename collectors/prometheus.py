@@ -101,7 +101,8 @@ class PrometheusSource:
         self._sleep = sleep
         # urllib3 must not retry on its own: retries (on 5xx only) are ours, so a dead server fails fast.
         self._client = PrometheusConnect(url=self.url, session=session, timeout=timeout_s,
-                                         retry=Retry(total=0, raise_on_status=False))
+                                         retry=Retry(total=0, read=False,
+                                                                   raise_on_status=False))
 
     def close(self) -> None:
         self._client.close()
@@ -130,7 +131,10 @@ class PrometheusSource:
                     "check the server or raise the timeout"
                 ) from None
             except requests.ConnectionError as exc:
-                reason = "connection refused" if "refused" in str(exc).lower() else type(exc).__name__
+                text = str(exc).lower()
+                reason = ("connection refused" if "refused" in text else
+                          "name or service not known" if "resolve" in text or "name or service" in text else
+                          type(exc).__name__)
                 raise CollectorError(
                     f"cannot reach Prometheus at {self.url}: {reason}; start it or pass --prometheus-url"
                 ) from None
