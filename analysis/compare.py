@@ -1,0 +1,288 @@
+"""Across repeats: medians, bootstrap 95 % intervals and verdicts that only speak when clear.
+
+Censored TTRs (not recovered) count as +infinity: a run that never recovered is slower than every
+run that did, so medians and intervals stay honest instead of dropping the worst runs. An
+interval bound that is infinite is written as null with ``high_censored: true``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from analysis.run import RunMetrics
+from analysis.summary import SCHEMA_VERSION, json_safe
+
+__all__ = [
+    "SUMMARY_METRICS",
+    "VERDICT_METRICS",
+    "EXCLUDED_STATUSES",
+    "MetricSummary",
+    "Verdict",
+    "ComparisonSummary",
+    "bootstrap_median_ci",
+    "summarise_metric",
+    "intervals_overlap",
+    "compare",
+]
+
+# metrics summarised per topology; ``budget_burn_rate`` is ``budget_burn.rate``
+SUMMARY_METRICS = (
+    "availability_baseline",
+    "availability_min",
+    "impact_onset_s",
+    "ttd_s",
+    "ttr_s",
+    "depth",
+    "resilience_loss",
+    "resilience",
+    "lost_tasks",
+    "sessions_lost",
+    "p99_inflation",
+    "blast_radius_regions",
+    "blast_radius_sessions",
+    "budget_burn_rate",
+)
+
+# metric -> (True if higher is better, phrase "<better> ... <worse>")
+VERDICT_METRICS: dict[str, tuple[bool, str]] = {
+    "ttr_s": (False, "recovers faster than"),
+    "ttd_s": (False, "detects the failure faster than"),
+    "resilience_loss": (False, "loses less resilience than"),
+    "depth": (False, "degrades less deeply than"),
+    "lost_tasks": (False, "loses fewer tasks than"),
+    "sessions_lost": (False, "loses fewer sessions than"),
+    "p99_inflation": (False, "keeps p99 latency lower than"),
+    "blast_radius_regions": (False, "hurts fewer client regions than"),
+}
+
+# chaostoolkit statuses of runs that did not run their course; "failed" (hypothesis deviated) stays
+EXCLUDED_STATUSES = frozenset({"aborted", "interrupted"})
+
+
+def bootstrap_median_ci(
+    values: Sequence[float],
+    *,
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int | Sequence[int] = 0,
+) -> tuple[float, float, float]:
+    """(median, low, high): percentile bootstrap of the median with a seeded numpy Generator.
+
+    Values are sorted first, so the interval depends on the data, not on their order. Bounds are
+    order statistics of the resampled medians (no interpolation), so +inf values stay +inf.
+    """
+    x = np.sort(np.asarray(values, dtype=float))
+    if x.size == 0:
+        raise ValueError("no values to bootstrap")
+    rng = np.random.default_rng(seed)
+    medians = np.median(x[rng.integers(0, x.size, size=(n_resamples, x.size))], axis=1)
+    alpha = (1.0 - confidence) / 2.0
+    low = float(np.quantile(medians, alpha, method="lower"))
+    high = float(np.quantile(medians, 1.0 - alpha, method="higher"))
+    return float(np.median(x)), low, high
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    """One metric of one topology over its repeats; None interval when too few repeats."""
+
+    n: int
+    censored: int
+    median: float | None
+    low: float | None
+    high: float | None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """JSON form: infinite (censored) values become null with a flag saying so."""
+        return json_safe(
+            {
+                "n": self.n,
+                "censored": self.censored,
+                "median": self.median,
+                "median_censored": self.median is not None and math.isinf(self.median),
+                "ci_low": self.low,
+                "ci_high": self.high,
+                "high_censored": self.high is not None and math.isinf(self.high),
+            }
+        )
+
+
+def _metric_values(runs: Iterable[RunMetrics], metric: str) -> tuple[list[float], int]:
+    values, censored = [], 0
+    for r in runs:
+        m = r.metrics
+        if metric == "ttr_s" and m.get("recovered") is False:
+            values.append(math.inf)
+            censored += 1
+            continue
+        v = (m.get("budget_burn") or {}).get("rate") if metric == "budget_burn_rate" else m.get(metric)
+        if v is None or isinstance(v, bool):
+            continue
+        v = float(v)
+        if not math.isnan(v):
+            values.append(v)
+    return values, censored
+
+
+def summarise_metric(
+    runs: Sequence[RunMetrics],
+    topology: str,
+    metric: str,
+    *,
+    min_repeats: int = 2,
+    seed: int = 0,
+    n_resamples: int = 2000,
+) -> MetricSummary:
+    """Median and bootstrap interval of ``metric``; the seed is derived per (topology, metric)."""
+    values, censored = _metric_values(runs, metric)
+    if not values:
+        return MetricSummary(0, 0, None, None, None)
+    if len(values) < min_repeats:
+        return MetricSummary(len(values), censored, float(np.median(values)), None, None)
+    sub_seed = zlib.crc32(f"{topology}\0{metric}".encode())
+    median, low, high = bootstrap_median_ci(values, seed=[seed, sub_seed], n_resamples=n_resamples)
+    return MetricSummary(len(values), censored, median, low, high)
+
+
+def intervals_overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    """Closed intervals [low, high] share at least one point."""
+    return a[0] <= b[1] and b[0] <= a[1]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A pairwise statement about one metric.
+
+    ``outcome``: ``clear``, ``no_clear_difference``, ``insufficient_repeats`` or ``no_data``.
+    """
+
+    metric: str
+    topologies: tuple[str, str]
+    outcome: str
+    better: str | None
+    text: str
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "metric": self.metric,
+            "topologies": list(self.topologies),
+            "outcome": self.outcome,
+            "better": self.better,
+            "text": self.text,
+        }
+
+
+def _verdict(metric: str, a: str, b: str, sa: MetricSummary, sb: MetricSummary, min_repeats: int) -> Verdict:
+    higher_better, phrase = VERDICT_METRICS[metric]
+    if sa.n == 0 or sb.n == 0:
+        return Verdict(metric, (a, b), "no_data", None, f"{metric}: no data for {a if sa.n == 0 else b}")
+    if sa.n < min_repeats or sb.n < min_repeats:
+        text = f"{metric}: more repeats needed ({a}: {sa.n}, {b}: {sb.n}; need {min_repeats} each)"
+        return Verdict(metric, (a, b), "insufficient_repeats", None, text)
+    ia, ib = (sa.low, sa.high), (sb.low, sb.high)
+    if intervals_overlap(ia, ib):
+        text = f"{metric}: no clear difference between {a} and {b}"
+        return Verdict(metric, (a, b), "no_clear_difference", None, text)
+    a_higher = ia[0] > ib[1]
+    better, worse = (a, b) if a_higher == higher_better else (b, a)
+    return Verdict(metric, (a, b), "clear", better, f"{better} {phrase} {worse}")
+
+
+@dataclass(frozen=True)
+class ComparisonSummary:
+    """The comparison of several topologies (and repeats) under one experiment."""
+
+    comparison_id: str
+    experiment: str
+    results: tuple[RunMetrics, ...]
+    summary: dict[str, dict[str, Any]]
+    verdicts: tuple[Verdict, ...]
+    notes: tuple[str, ...] = field(default_factory=tuple)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The stable JSON summary of docs/results.md."""
+        return json_safe(
+            {
+                "schema_version": SCHEMA_VERSION,
+                "comparison_id": self.comparison_id,
+                "experiment": self.experiment,
+                "params": self.params,
+                "results": [r.to_json_dict() for r in self.results],
+                "summary": {
+                    topo: {
+                        "runs": s["runs"],
+                        "runs_used": s["runs_used"],
+                        "metrics": {k: v.to_json_dict() for k, v in s["metrics"].items()},
+                    }
+                    for topo, s in self.summary.items()
+                },
+                "verdicts": [v.to_json_dict() for v in self.verdicts],
+                "notes": list(self.notes),
+            }
+        )
+
+
+def compare(
+    runs: Iterable[RunMetrics],
+    *,
+    comparison_id: str,
+    experiment: str,
+    min_repeats: int = 2,
+    seed: int = 0,
+    n_resamples: int = 2000,
+    excluded_statuses: Iterable[str] = EXCLUDED_STATUSES,
+) -> ComparisonSummary:
+    """Summarise runs per topology and state verdicts only where the 95 % intervals do not overlap.
+
+    Runs whose status is in ``excluded_statuses`` stay in ``results`` but are left out of the
+    summary and verdicts. Results are ordered by (topology, repeat, run_id).
+    """
+    ordered = tuple(sorted(runs, key=lambda r: (r.topology, r.repeat, r.run_id)))
+    excluded = frozenset(excluded_statuses)
+    topologies = sorted({r.topology for r in ordered})
+    used = {t: [r for r in ordered if r.topology == t and r.status not in excluded] for t in topologies}
+    summary: dict[str, dict[str, Any]] = {}
+    for topo in topologies:
+        metrics = {
+            m: summarise_metric(
+                used[topo], topo, m, min_repeats=min_repeats, seed=seed, n_resamples=n_resamples
+            )
+            for m in SUMMARY_METRICS
+        }
+        summary[topo] = {
+            "runs": sum(r.topology == topo for r in ordered),
+            "runs_used": len(used[topo]),
+            "metrics": metrics,
+        }
+    notes = []
+    few = [t for t in topologies if len(used[t]) < min_repeats]
+    if few:
+        notes.append(
+            f"more repeats needed for a verdict: {', '.join(few)} "
+            f"{'has' if len(few) == 1 else 'have'} fewer than {min_repeats} usable runs"
+        )
+    if len(topologies) < 2:
+        notes.append("one topology only: nothing to compare")
+    verdicts = tuple(
+        _verdict(m, a, b, summary[a]["metrics"][m], summary[b]["metrics"][m], min_repeats)
+        for a, b in itertools.combinations(topologies, 2)
+        for m in VERDICT_METRICS
+    )
+    return ComparisonSummary(
+        comparison_id=comparison_id,
+        experiment=experiment,
+        results=ordered,
+        summary=summary,
+        verdicts=verdicts,
+        notes=tuple(notes),
+        params={"min_repeats": min_repeats, "seed": seed, "n_resamples": n_resamples, "confidence": 0.95},
+    )

@@ -1,0 +1,45 @@
+"""Analysis parameters in one frozen object, so every caller computes with the same defaults."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from analysis.errors import AnalysisError
+
+__all__ = ["AnalysisParams", "DEFAULT_PARAMS"]
+
+
+@dataclass(frozen=True)
+class AnalysisParams:
+    """Knobs of the resilience definitions (docs/analysis.md explains each one).
+
+    ``baseline_s`` None means every bin before injection is steady state; ``time_col`` is the
+    request-log column requests are binned by (``end``, when the client learns the outcome,
+    which is also when the client counter increments, so both sources agree).
+    """
+
+    dt: float = 1.0
+    eps: float = 0.01
+    sustain_s: float = 10.0
+    window_s: float = 120.0
+    baseline_s: float | None = None
+    slo: float = 0.999
+    quantile: float = 0.99
+    time_col: Literal["end", "ts"] = "end"
+    burn_window: Literal["analysis", "impact"] = "analysis"
+
+    def __post_init__(self) -> None:
+        if self.dt <= 0 or self.sustain_s < 0 or self.window_s <= 0:
+            raise AnalysisError("dt and window_s must be > 0 and sustain_s >= 0")
+        if not 0 < self.slo < 1:
+            raise AnalysisError(f"slo must be in (0, 1), got {self.slo}")
+        if not 0 < self.quantile < 1:
+            raise AnalysisError(f"quantile must be in (0, 1), got {self.quantile}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for the JSON summary."""
+        return asdict(self)
+
+
+DEFAULT_PARAMS = AnalysisParams()
