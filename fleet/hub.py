@@ -1,0 +1,309 @@
+"""A hub: gateway, scheduler, session store and orchestrator in one process (centralized, hybrid).
+
+The scheduler sends each task to a live agent with a free slot, carrying the session memory; the
+orchestrator health-checks agents every ``interval_s`` and declares one dead after
+``failure_threshold`` failed checks, then asks the lab to restart it after ``restart_delay_s``.
+A centralized hub may have a warm standby in another region that takes over after the primary has
+failed its health checks for ``failover_delay_s``; hybrid hubs replicate sessions to the next region.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from fleet.net import NetError, metrics_handler, start_site
+from fleet.proc import announce_ready
+from fleet.runtime import ChildConfig, NodeMetrics
+from fleet.sessions import Replicator, SessionStore, new_memory
+
+__all__ = ["Hub", "main"]
+
+log = logging.getLogger("aftershock.fleet.hub")
+
+
+@dataclass
+class AgentView:
+    id: str
+    node: str
+    url: str
+    concurrency: int
+    alive: bool = True
+    failures: int = 0
+    busy: int = 0
+    restart_pending: bool = False
+
+
+@dataclass
+class Peer:
+    name: str
+    region: str
+    url: str
+
+
+class Hub:
+    def __init__(self, config: ChildConfig):
+        self.cfg = config
+        self.name: str = config["name"]
+        self.region: str = config["region"]
+        self.metrics = NodeMetrics()
+        self.events = config.events()
+        self.net = config.network()
+        self.rng = random.Random(f"{config['seed']}:{self.name}")
+        self.health = config["health"]
+        self.agents: dict[str, AgentView] = {}
+        self.sessions = SessionStore()
+        self.replicator = Replicator(self._push_sessions)
+        self.standby: dict[str, Any] | None = config.get("standby_of")
+        self.active = self.standby is None
+        self._tasks: list[asyncio.Task] = []
+
+    # ---- directory --------------------------------------------------------------------
+    async def refresh_directory(self) -> dict[str, Any] | None:
+        try:
+            url = f"{self.cfg['control_url']}/directory"
+            _, directory = await self.net.call(self.region, "GET", url, timeout_s=2.0)
+        except NetError:
+            return None
+        for node in directory["nodes"]:
+            if node.get("hub") != self.name or node["role"] != "agent":
+                continue
+            for agent in node["agents"]:
+                view = self.agents.get(agent["id"])
+                if view is None:
+                    self.agents[agent["id"]] = AgentView(
+                        agent["id"], node["name"], agent["url"], int(self.cfg["concurrency"])
+                    )
+                elif view.url != agent["url"]:
+                    view.url, view.node = agent["url"], node["name"]
+        return directory
+
+    def peers(self, directory: dict[str, Any]) -> list[Peer]:
+        return [
+            Peer(n["name"], n["region"], n["node_url"])
+            for n in directory["nodes"]
+            if n["role"] == "hub" and n["name"] != self.name
+        ]
+
+    # ---- scheduling ---------------------------------------------------------------------
+    def _pick(self, exclude: set[str]) -> AgentView | None:
+        free = [a for a in self.agents.values() if a.alive and a.busy < a.concurrency and a.id not in exclude]
+        if not free:
+            return None
+        least = min(a.busy for a in free)
+        return self.rng.choice([a for a in free if a.busy == least])
+
+    async def handle_task(self, request: web.Request) -> web.Response:
+        if not self.active:
+            return web.json_response({"error": "standby"}, status=503)
+        body = await request.json()
+        started = time.perf_counter()
+        sid = str(body.get("session", ""))
+        expected = int(body.get("turn", 0))
+        memory = await self.load_session(sid, expected)
+        deadline = float(body.get("timeout_s", 3.0))
+        tried: set[str] = set()
+        for _ in range(2):  # one retry on another agent, as a gateway would
+            agent = self._pick(tried)
+            if agent is None:
+                break
+            tried.add(agent.id)
+            agent.busy += 1
+            self.metrics.in_flight.inc()
+            try:
+                _, reply = await self.net.call(
+                    self.region,
+                    "POST",
+                    f"{agent.url}/task",
+                    body={"session": sid, "work_ms": body.get("work_ms", 0), "memory": memory},
+                    timeout_s=deadline,
+                )
+            except NetError:
+                agent.failures += 1
+                continue
+            finally:
+                agent.busy -= 1
+                self.metrics.in_flight.dec()
+            self.save_session(sid, reply["memory"])
+            self.metrics.tasks.labels("ok").inc()
+            self.metrics.duration.observe(time.perf_counter() - started)
+            return web.json_response({**reply, "hub": self.name})
+        self.metrics.tasks.labels("rejected" if not tried else "error").inc()
+        return web.json_response({"error": "no agent available"}, status=503)
+
+    # ---- sessions -----------------------------------------------------------------------
+    async def load_session(self, sid: str, expected: int) -> dict[str, Any]:
+        local = self.sessions.get(sid)
+        if (local is not None and local["turn"] >= expected) or expected == 0 or not self._peers:
+            return local or new_memory()
+
+        async def ask(peer: Peer) -> dict[str, Any] | None:
+            try:
+                _, reply = await self.net.call(
+                    peer.region, "POST", f"{peer.url}/sessions/get", body={"ids": [sid]}, timeout_s=1.0
+                )
+            except NetError:
+                return None
+            return (reply or {}).get(sid)
+
+        copies = [c for c in await asyncio.gather(*(ask(p) for p in self._peers)) if c] + ([local] if local else [])
+        return max(copies, key=lambda c: c["turn"]) if copies else new_memory()
+
+    def save_session(self, sid: str, memory: dict[str, Any]) -> None:
+        self.sessions.put(sid, memory)
+        for peer in self._replica_peers:
+            self.replicator.enqueue(peer, sid, memory)
+
+    async def _push_sessions(self, peer: Peer, batch: dict[str, Any]) -> None:
+        await self.net.call(peer.region, "POST", f"{peer.url}/sessions/put", body={"sessions": batch}, timeout_s=1.0)
+
+    # ---- orchestrator ---------------------------------------------------------------------
+    async def _check(self, agent: AgentView) -> None:
+        try:
+            await self.net.call(self.region, "GET", f"{agent.url}/health", timeout_s=float(self.health["timeout_s"]))
+        except NetError:
+            agent.failures += 1
+            if agent.alive and agent.failures >= int(self.health["failure_threshold"]):
+                agent.alive = False
+                self.events.emit(
+                    "member_dead",
+                    node=agent.node,
+                    agent=agent.id,
+                    region=self.region,
+                    by=self.name,
+                    failures=agent.failures,
+                )
+                if not agent.restart_pending:
+                    agent.restart_pending = True
+                    self._tasks.append(asyncio.create_task(self._restart(agent)))
+            return
+        if not agent.alive:
+            self.events.emit("member_alive", node=agent.node, agent=agent.id, region=self.region, by=self.name)
+        agent.alive, agent.failures = True, 0
+
+    async def _restart(self, agent: AgentView) -> None:
+        await asyncio.sleep(float(self.cfg["restart_delay_s"]))
+        try:
+            await self.net.call(
+                self.region,
+                "POST",
+                f"{self.cfg['control_url']}/provision/restart-agent",
+                body={"agent": agent.id, "by": self.name},
+                timeout_s=30.0,
+            )
+            self.metrics.restarts.inc()
+        except NetError as exc:
+            log.warning("restart of %s failed: %s", agent.id, exc)
+        finally:
+            agent.restart_pending = False
+
+    async def orchestrate(self) -> None:
+        interval = float(self.health["interval_s"])
+        while True:
+            started = time.monotonic()
+            if self.active:
+                directory = await self.refresh_directory()
+                if directory is not None:
+                    self._peers = self.peers(directory)
+                    self._replica_peers = self._choose_replicas(directory)
+                await asyncio.gather(*(self._check(a) for a in list(self.agents.values())))
+            else:
+                await self._watch_primary()
+            await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
+
+    def _choose_replicas(self, directory: dict[str, Any]) -> list[Peer]:
+        count = int(self.cfg.get("replication", 0))
+        if count <= 0:
+            return []
+        regions = directory["regions"]
+        order = regions[regions.index(self.region) + 1 :] + regions[: regions.index(self.region)]
+        hubs = {p.region: p for p in self.peers(directory)}
+        return [hubs[r] for r in order if r in hubs][:count]
+
+    # ---- warm standby (centralized) --------------------------------------------------------
+    async def _watch_primary(self) -> None:
+        assert self.standby is not None
+        primary = self.standby
+        try:
+            await self.net.call(
+                primary["region"], "GET", f"{primary['url']}/health", timeout_s=float(self.health["timeout_s"])
+            )
+            self._primary_down_since = None
+            return
+        except NetError:
+            pass
+        now = time.monotonic()
+        self._primary_down_since = getattr(self, "_primary_down_since", None) or now
+        if now - self._primary_down_since < float(primary["failover_delay_s"]):
+            return
+        self.events.emit("hub_failover", node=self.name, region=self.region, by=self.name, primary=primary["name"])
+        try:
+            await self.net.call(
+                self.region,
+                "POST",
+                f"{self.cfg['control_url']}/provision/take-over",
+                body={"hub": self.name, "primary": primary["name"]},
+                timeout_s=60.0,
+            )
+        except NetError as exc:
+            log.warning("take-over failed: %s", exc)
+            return
+        self.active = True
+
+    # ---- HTTP -----------------------------------------------------------------------------
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/health", self._health)
+        app.router.add_get("/view", self._view)
+        app.router.add_post("/task", self.handle_task)
+        app.router.add_post("/sessions/get", self._sessions_get)
+        app.router.add_post("/sessions/put", self._sessions_put)
+        return app
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        alive = sum(a.alive for a in self.agents.values())
+        self.metrics.agents_alive.set(alive)
+        self.metrics.members_alive.set(alive)
+        self.metrics.sessions_held.set(len(self.sessions))
+        return await metrics_handler(self.metrics.registry)(request)
+
+    async def _health(self, _r: web.Request) -> web.Response:
+        return web.json_response({"hub": self.name, "active": self.active})
+
+    async def _view(self, _r: web.Request) -> web.Response:
+        alive = sum(a.alive for a in self.agents.values()) if self.active else None
+        return web.json_response({"node": self.name, "members_alive": alive, "active": self.active})
+
+    async def _sessions_get(self, request: web.Request) -> web.Response:
+        return web.json_response(self.sessions.get_many((await request.json()).get("ids", [])))
+
+    async def _sessions_put(self, request: web.Request) -> web.Response:
+        return web.json_response({"stored": self.sessions.put_many((await request.json()).get("sessions", {}))})
+
+    async def run(self) -> None:
+        self._peers: list[Peer] = []
+        self._replica_peers: list[Peer] = []
+        await self.net.start()
+        runner, port = await start_site(self.app())
+        url = f"http://127.0.0.1:{port}"
+        self._tasks += [asyncio.create_task(self.orchestrate()), asyncio.create_task(self.replicator.run())]
+        announce_ready({"node_url": url, "metrics_url": f"{url}/metrics", "agents": {}})
+        try:
+            await asyncio.Event().wait()
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            await runner.cleanup()
+            await self.net.close()
+            self.events.close()
+
+
+async def main(config: ChildConfig) -> None:
+    await Hub(config).run()

@@ -1,0 +1,253 @@
+"""Bring labs up and down, read their status, and drive their control API: what the CLI, chaos,
+collectors and tests use. The supervisor runs detached; its state file is the source of truth.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+import requests
+
+from aftershock.errors import LabError, LabNotFound, UserError
+from aftershock.settings import Settings
+from fleet.topology import Topology, load_topology
+
+__all__ = ["lab_up", "lab_down", "lab_status", "list_labs", "ControlClient", "wait_until", "LAB_NAME_RE"]
+
+log = logging.getLogger("aftershock.fleet.lab")
+
+LAB_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
+UP_TIMEOUT_S = 90.0
+DOWN_TIMEOUT_S = 15.0
+
+
+def wait_until(
+    predicate: Callable[[], Any], timeout_s: float, interval_s: float = 0.05, what: str = "condition"
+) -> Any:
+    """Poll ``predicate`` until it returns something truthy; raise TimeoutError after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout_s:.1f}s waiting for {what}")
+        time.sleep(interval_s)
+
+
+def _supervisor_alive(state: dict[str, Any]) -> bool:
+    pid = state.get("pid")
+    if not pid or state.get("stopped"):
+        return False
+    try:
+        proc = psutil.Process(int(pid))
+        return (
+            proc.is_running()
+            and proc.status() != psutil.STATUS_ZOMBIE
+            and "fleet.supervisor" in " ".join(proc.cmdline())
+        )
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def _read_state(lab_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((lab_dir / "state.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def list_labs(settings: Settings) -> list[dict[str, Any]]:
+    """Status of every running lab (labs whose supervisor is alive)."""
+    labs = []
+    if not settings.labs_dir.exists():
+        return labs
+    for lab_dir in sorted(settings.labs_dir.iterdir()):
+        state = _read_state(lab_dir)
+        if state and _supervisor_alive(state):
+            labs.append(state)
+    return labs
+
+
+def lab_status(settings: Settings, name: str | None = None) -> dict[str, Any]:
+    """Status of one running lab; with no name, the only running lab."""
+    if name is None:
+        labs = list_labs(settings)
+        if len(labs) != 1:
+            names = ", ".join(lab["name"] for lab in labs) or "none"
+            raise LabNotFound(f"{len(labs)} labs are running ({names}); name one: `aftershock lab status NAME`")
+        return labs[0]
+    state = _read_state(settings.labs_dir / name)
+    if state is None or not _supervisor_alive(state):
+        raise LabNotFound(f"no running lab named {name!r}; start one with `aftershock lab up TOPOLOGY --name {name}`")
+    return state
+
+
+def lab_up(
+    settings: Settings,
+    topology: str | Path | Topology,
+    *,
+    name: str | None = None,
+    seed: int = 1,
+    timeout_s: float = UP_TIMEOUT_S,
+) -> dict[str, Any]:
+    """Start a lab and return its status once every agent serves and membership has converged."""
+    topo = topology if isinstance(topology, Topology) else load_topology(topology)
+    name = name or f"{topo.name.lower()[:24].strip('-_.')}-{secrets.token_hex(2)}"
+    name = re.sub(r"[^a-z0-9-]", "-", name.lower()) if not LAB_NAME_RE.match(name) else name
+    if not LAB_NAME_RE.match(name):
+        raise UserError(f"lab name {name!r} is invalid: use lowercase letters, digits and '-'")
+    settings.ensure()
+    lab_dir = settings.labs_dir / name
+    old = _read_state(lab_dir)
+    if old and _supervisor_alive(old):
+        raise UserError(f"a lab named {name!r} is already running; stop it with `aftershock lab down {name}`")
+    if lab_dir.exists():
+        shutil.rmtree(lab_dir)
+    lab_dir.mkdir(parents=True)
+    token_path = lab_dir / "token"
+    token_path.touch(mode=0o600)
+    token_path.write_text(secrets.token_urlsafe(24))
+    (lab_dir / "topology.json").write_text(topo.model_dump_json(indent=1))
+    with open(lab_dir / "supervisor.log", "ab") as log_fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fleet.supervisor", "--lab-dir", str(lab_dir), "--name", name, "--seed", str(seed)],
+            stdin=subprocess.DEVNULL,
+            stdout=log_fh,
+            stderr=log_fh,
+            start_new_session=True,
+        )
+
+    def ready() -> dict[str, Any] | None:
+        state = _read_state(lab_dir)
+        if state and state.get("ready") and state.get("pid") == proc.pid:
+            return state
+        if proc.poll() is not None:
+            if state and state.get("error"):
+                raise LabError(f"lab {name} failed to start: {state['error']} (logs in {lab_dir})")
+            tail = (lab_dir / "supervisor.log").read_text(errors="replace").strip().splitlines()[-3:]
+            raise LabError(f"lab {name} failed to start: {' | '.join(tail)} (logs in {lab_dir})")
+        return None
+
+    try:
+        return wait_until(ready, timeout_s, interval_s=0.1, what=f"lab {name} to be ready")
+    except (TimeoutError, LabError, KeyboardInterrupt):
+        _stop(proc.pid)
+        raise
+
+
+def _stop(pid: int, timeout_s: float = DOWN_TIMEOUT_S) -> None:
+    """SIGTERM the supervisor, wait, then SIGKILL its whole process group."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        psutil.Process(pid).wait(timeout_s)
+    except psutil.NoSuchProcess:
+        pass
+    except psutil.TimeoutExpired:
+        log.warning("lab supervisor %d did not stop in %.0fs; killing its process group", pid, timeout_s)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        psutil.Process(pid).wait(5)
+    except (psutil.NoSuchProcess, psutil.TimeoutExpired):
+        pass
+
+
+def lab_down(settings: Settings, name: str) -> dict[str, Any]:
+    """Stop a lab: the supervisor stops the load generator (flushing the request log) and every node."""
+    state = lab_status(settings, name)
+    _stop(int(state["pid"]))
+    for node in state.get("nodes", []):
+        pid = node.get("pid")
+        if pid and psutil.pid_exists(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    return state
+
+
+class ControlClient:
+    """The lab's control API over HTTP, with the lab's token; every call has a timeout."""
+
+    def __init__(
+        self, control_url: str, token: str, *, timeout_s: float = 30.0, session: requests.Session | None = None
+    ):
+        self.url = control_url.rstrip("/")
+        self.timeout_s = timeout_s
+        self._session = session or requests.Session()
+        self._session.headers["Authorization"] = f"Bearer {token}"
+
+    @classmethod
+    def for_lab(cls, status: dict[str, Any], **kwargs: Any) -> ControlClient:
+        token = Path(status["token_file"]).read_text().strip()
+        return cls(status["control_url"], token, **kwargs)
+
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            resp = self._session.post(f"{self.url}{path}", json=body, timeout=self.timeout_s)
+        except requests.RequestException as exc:
+            raise LabError(f"lab control API at {self.url} unreachable: {type(exc).__name__}") from None
+        data = resp.json() if resp.content else {}
+        if resp.status_code >= 400:
+            raise UserError(f"lab refused {path.lstrip('/')}: {data.get('error', resp.status_code)}")
+        return data
+
+    def status(self) -> dict[str, Any]:
+        try:
+            resp = self._session.get(f"{self.url}/status", timeout=self.timeout_s)
+            resp.raise_for_status()
+        except requests.RequestException as exc:
+            raise LabError(f"lab control API at {self.url} unreachable: {type(exc).__name__}") from None
+        return resp.json()
+
+    def kill_node(self, node: str) -> dict[str, Any]:
+        return self._post("/kill-node", {"node": node})
+
+    def kill_agent(self, agent: str) -> dict[str, Any]:
+        return self._post("/kill-agent", {"agent": agent})
+
+    def kill_region(self, region: str) -> dict[str, Any]:
+        return self._post("/kill-region", {"region": region})
+
+    def restore_region(self, region: str) -> dict[str, Any]:
+        return self._post("/restore-region", {"region": region})
+
+    def restart_node(self, node: str) -> dict[str, Any]:
+        return self._post("/restart-node", {"node": node})
+
+    def pause_node(self, node: str) -> dict[str, Any]:
+        return self._post("/pause-node", {"node": node})
+
+    def resume_node(self, node: str) -> dict[str, Any]:
+        return self._post("/resume-node", {"node": node})
+
+    def set_link(
+        self, src: str, dst: str, *, latency_ms: float | None = None, loss: float | None = None, cut: bool | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"src": src, "dst": dst}
+        for key, value in (("latency_ms", latency_ms), ("loss", loss), ("cut", cut)):
+            if value is not None:
+                body[key] = value
+        return self._post("/link", body)
+
+    def heal(self) -> dict[str, Any]:
+        return self._post("/heal", {})

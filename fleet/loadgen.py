@@ -1,0 +1,285 @@
+"""The load generator: clients in every region sending agent tasks, and the ground truth they see.
+
+Arrivals are open-loop Poisson per region (``tasks_per_s`` split by ``client_split``); work times are
+drawn from the workload's distribution by a seeded generator, so every topology receives the same
+sequence of tasks. Each request's outcome and latency go to the request log (CSV) and to the
+``aftershock_client_*`` metrics. Clients fail over between endpoints like a client-side balancer:
+nearest first, a failed endpoint cooled down for a moment, at most ``max_attempts`` tries within
+``timeout_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import io
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from fleet.net import NetError, NetTimeout, metrics_handler, start_site
+from fleet.proc import announce_ready
+from fleet.runtime import LATENCY_BUCKETS, ChildConfig
+
+__all__ = ["LoadGenerator", "REQUEST_LOG_COLUMNS", "draw_work_ms", "main"]
+
+log = logging.getLogger("aftershock.fleet.loadgen")
+
+REQUEST_LOG_COLUMNS = [
+    "ts",
+    "end",
+    "client_region",
+    "session",
+    "outcome",
+    "latency_s",
+    "agent",
+    "served_region",
+    "session_ok",
+    "attempts",
+]
+COOLDOWN_S = 1.0
+FLUSH_S = 0.25
+
+
+def draw_work_ms(rng: random.Random, spec: dict[str, Any]) -> float:
+    """One task's work time from the workload's distribution, capped at ``max_ms``."""
+    median, sigma, cap = float(spec["median_ms"]), float(spec["sigma"]), float(spec["max_ms"])
+    kind = spec["distribution"]
+    if kind == "constant":
+        value = median
+    elif kind == "uniform":
+        value = rng.uniform(0, 2 * median)
+    elif kind == "exponential":
+        value = rng.expovariate(math.log(2) / median)
+    else:
+        value = rng.lognormvariate(math.log(median), sigma)
+    return min(value, cap)
+
+
+@dataclass
+class Endpoint:
+    key: str
+    region: str
+    url: str
+    down_until: float = 0.0
+
+
+@dataclass
+class Session:
+    id: str
+    region: str
+    turn: int = 0
+    busy: bool = False
+    last_agent: str | None = None
+
+
+@dataclass
+class LoadGenerator:
+    cfg: ChildConfig
+    endpoints: list[Endpoint] = field(default_factory=list)
+    rows: list[list[Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.kind = self.cfg["kind"]
+        self.workload = self.cfg["workload"]
+        self.net = self.cfg.network()
+        self.seed = self.cfg["seed"]
+        self.registry = CollectorRegistry()
+        topo = self.cfg["topology"]
+        self.requests = Counter(
+            "aftershock_client_requests",
+            "Client requests by outcome",
+            ["topology", "client_region", "outcome"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "aftershock_client_request_duration_seconds",
+            "Client-observed request latency",
+            ["topology", "client_region"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.lost = Counter(
+            "aftershock_client_sessions_lost",
+            "Requests that found their session memory lost",
+            ["topology", "client_region"],
+            registry=self.registry,
+        )
+        shares = self.cfg["client_shares"]
+        for region in shares:
+            for outcome in ("ok", "error", "timeout"):
+                self.requests.labels(topo, region, outcome)
+            self.lost.labels(topo, region)
+        self.sessions: dict[str, list[Session]] = {r: [] for r in shares if shares[r] > 0}
+        regions = list(self.sessions)
+        weights = [shares[r] for r in regions]
+        pick = random.Random(f"{self.seed}:sessions")
+        for i in range(int(self.workload["sessions"])):
+            region = pick.choices(regions, weights)[0]
+            self.sessions[region].append(Session(f"s{i:05d}", region))
+        self.by_region_endpoints: dict[str, list[Endpoint]] = {}
+
+    # ---- endpoints ----------------------------------------------------------------------
+    async def refresh(self) -> None:
+        try:
+            _, directory = await self.net.call(
+                self.net.region, "GET", f"{self.cfg['control_url']}/directory", timeout_s=2.0
+            )
+        except NetError:
+            return
+        old = {e.key: e for e in self.endpoints}
+        eps: list[Endpoint] = []
+        for node in directory["nodes"]:
+            if self.kind == "decentralized" and node["role"] == "agent":
+                eps += [Endpoint(a["id"], node["region"], a["url"]) for a in node["agents"]]
+            elif self.kind != "decentralized" and node["role"] == "hub":
+                eps.append(Endpoint(node["name"], node["region"], node["node_url"]))
+        for ep in eps:
+            if ep.key in old and old[ep.key].url == ep.url:
+                ep.down_until = old[ep.key].down_until
+        self.endpoints = eps
+
+    def candidates(self, session: Session) -> list[Endpoint]:
+        """Endpoints in the order this client tries them: nearest region first, session affinity within."""
+        now = time.monotonic()
+        lat = self.cfg.latency_ms
+
+        def rank(ep: Endpoint) -> tuple:
+            affinity = 0 if ep.key == session.last_agent else 1
+            spread = hashlib.blake2b(f"{session.id}|{ep.key}".encode(), digest_size=4).digest()
+            hub_order = self.cfg["hub_order"].index(ep.key) if ep.key in self.cfg["hub_order"] else 0
+            return (ep.down_until > now, hub_order, lat(session.region, ep.region), affinity, spread)
+
+        return sorted(self.endpoints, key=rank)
+
+    # ---- one request --------------------------------------------------------------------
+    async def request(self, session: Session, work_ms: float) -> None:
+        session.busy = True
+        timeout_s = float(self.workload["timeout_s"])
+        started_wall, started = time.time(), time.monotonic()
+        outcome, reply, attempts = "error", None, 0
+        body = {
+            "session": session.id,
+            "turn": session.turn,
+            "work_ms": work_ms,
+            "client_region": session.region,
+            "timeout_s": timeout_s,
+        }
+        try:
+            for ep in self.candidates(session)[: int(self.workload["max_attempts"])]:
+                remaining = timeout_s - (time.monotonic() - started)
+                if remaining <= 0:
+                    outcome = "timeout"
+                    break
+                attempts += 1
+                try:
+                    _, reply = await self.net.call(
+                        ep.region, "POST", f"{ep.url}/task", body=body, timeout_s=remaining, src_region=session.region
+                    )
+                    outcome = "ok"
+                    break
+                except NetTimeout:
+                    outcome = "timeout"
+                    ep.down_until = time.monotonic() + COOLDOWN_S
+                except NetError as exc:
+                    outcome = "error"
+                    if "HTTP 503" not in str(exc):
+                        ep.down_until = time.monotonic() + COOLDOWN_S
+        finally:
+            session.busy = False
+        latency = time.monotonic() - started
+        topo = self.cfg["topology"]
+        self.requests.labels(topo, session.region, outcome).inc()
+        self.latency.labels(topo, session.region).observe(latency)
+        agent = served = session_ok = ""
+        if outcome == "ok" and reply:
+            agent, served = reply.get("agent", ""), reply.get("region", "")
+            turn = int(reply.get("turn", 0))
+            ok = turn == session.turn + 1
+            session_ok = "1" if ok else "0"
+            if not ok:
+                self.lost.labels(topo, session.region).inc()
+            session.turn = turn
+            session.last_agent = agent if self.kind == "decentralized" else None
+        self.rows.append(
+            [
+                f"{started_wall:.6f}",
+                f"{started_wall + latency:.6f}",
+                session.region,
+                session.id,
+                outcome,
+                f"{latency:.6f}",
+                agent,
+                served,
+                session_ok,
+                attempts,
+            ]
+        )
+
+    # ---- arrivals -------------------------------------------------------------------------
+    async def region_clients(self, region: str, rate: float) -> None:
+        arrivals = random.Random(f"{self.seed}:arrivals:{region}")
+        work = random.Random(f"{self.seed}:work:{region}")
+        chooser = random.Random(f"{self.seed}:choose:{region}")
+        pool = self.sessions[region]
+        pending: set[asyncio.Task] = set()
+        next_at = time.monotonic()
+        while True:
+            next_at += arrivals.expovariate(rate)
+            work_ms = draw_work_ms(work, self.workload["work_time"])
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+            idle = [s for s in chooser.sample(pool, min(8, len(pool))) if not s.busy]
+            if not idle:
+                continue
+            task = asyncio.create_task(self.request(idle[0], work_ms))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
+    async def flush_rows(self) -> None:
+        if not self.rows:
+            return
+        rows, self.rows = self.rows, []
+        buf = io.StringIO()
+        csv.writer(buf).writerows(rows)
+        with open(self.cfg["request_log"], "a", encoding="utf-8") as fh:
+            fh.write(buf.getvalue())
+
+    async def run(self) -> None:
+        with open(self.cfg["request_log"], "a", encoding="utf-8") as fh:
+            if fh.tell() == 0:
+                fh.write(",".join(REQUEST_LOG_COLUMNS) + "\n")
+        await self.net.start()
+        app = web.Application()
+        app.router.add_get("/metrics", metrics_handler(self.registry))
+        runner, port = await start_site(app)
+        await self.refresh()
+        total = float(self.workload["tasks_per_s"])
+        tasks = [
+            asyncio.create_task(self.region_clients(r, total * self.cfg["client_shares"][r])) for r in self.sessions
+        ]
+        announce_ready({"metrics_url": f"http://127.0.0.1:{port}/metrics"})
+        try:
+            last_refresh = time.monotonic()
+            while True:
+                await asyncio.sleep(FLUSH_S)
+                await self.flush_rows()
+                if time.monotonic() - last_refresh >= 1.0:
+                    last_refresh = time.monotonic()
+                    await self.refresh()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await self.flush_rows()
+            await runner.cleanup()
+            await self.net.close()
+
+
+async def main(config: ChildConfig) -> None:
+    await LoadGenerator(config).run()

@@ -1,0 +1,108 @@
+"""The network as lab processes see it: direct calls within a region, the region's egress link across.
+
+Lab processes are configured with their region's egress proxy the way a pod is given ``HTTP_PROXY``;
+the link layer behind it (``fleet.netlink``) applies latency, loss and partitions. Agent code never
+learns whether a link is being tampered with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+__all__ = ["Network", "NetError", "NetTimeout", "metrics_handler", "start_site", "token_middleware"]
+
+
+class NetError(Exception):
+    """A call failed: refused, reset, or answered with a server error."""
+
+
+class NetTimeout(NetError):
+    """A call got no answer in time (dead peer, black-holed link, paused process)."""
+
+
+class Network:
+    """Sends JSON calls from one region; ``proxies`` maps each region to its egress proxy URL."""
+
+    def __init__(self, region: str, proxies: Mapping[str, str], *, headers: Mapping[str, str] | None = None):
+        self.region = region
+        self.proxies = dict(proxies)
+        self._headers = dict(headers or {})
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=None, enable_cleanup_closed=True)
+        self._session = aiohttp.ClientSession(connector=connector, headers=self._headers)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def call(
+        self,
+        dst_region: str,
+        method: str,
+        url: str,
+        *,
+        body: Any = None,
+        timeout_s: float,
+        ok_statuses: tuple[int, ...] = (200,),
+        src_region: str | None = None,
+    ) -> tuple[int, Any]:
+        """One JSON request; raises :class:`NetTimeout` or :class:`NetError`, else (status, json).
+
+        ``src_region`` overrides the caller's region (the load generator plays clients in every region).
+        """
+        assert self._session is not None, "Network.start() first"
+        src = src_region or self.region
+        proxy = self.proxies.get(src) if dst_region != src else None
+        try:
+            async with asyncio.timeout(timeout_s):
+                async with self._session.request(method, url, json=body, proxy=proxy) as resp:
+                    payload = await resp.read()
+        except TimeoutError:
+            raise NetTimeout(f"{method} {url}: no answer in {timeout_s:.2f}s") from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise NetError(f"{method} {url}: {type(exc).__name__}") from None
+        data = json.loads(payload) if payload else None
+        if resp.status not in ok_statuses:
+            raise NetError(f"{method} {url}: HTTP {resp.status}")
+        return resp.status, data
+
+
+def metrics_handler(registry: CollectorRegistry):
+    """An aiohttp handler serving ``registry`` in the Prometheus text format."""
+
+    async def handle(_request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    return handle
+
+
+def token_middleware(token: str, protected_prefixes: tuple[str, ...]):
+    """Require ``Authorization: Bearer <token>`` on paths under ``protected_prefixes``."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler):
+        authorised = request.headers.get("Authorization", "") == f"Bearer {token}"
+        if request.path.startswith(protected_prefixes) and not authorised:
+            return web.json_response({"error": "missing or wrong token"}, status=401)
+        return await handler(request)
+
+    return middleware
+
+
+async def start_site(app: web.Application, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, int]:
+    """Serve ``app`` on ``host:port`` (port 0: any free port) and return the runner and bound port."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    await site.start()
+    return runner, runner.addresses[0][1]

@@ -1,0 +1,152 @@
+"""The controllable link layer: one egress proxy per region, one link per directed region pair.
+
+Every inter-region call passes the source region's egress proxy (an ordinary HTTP forward proxy).
+The proxy looks up the destination region by port and applies that link's state: one-way latency
+on the way out and the reverse link's latency on the way back; loss drops a request (black hole,
+the caller times out, as with lost packets); a cut link black-holes everything (a partition).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import aiohttp
+from aiohttp import web
+from yarl import URL
+
+from fleet.net import start_site
+
+__all__ = ["Link", "LinkTable", "EgressProxy", "BLACKHOLE_S"]
+
+log = logging.getLogger("aftershock.fleet.netlink")
+
+# How long a black-holed request is held before the proxy gives up on it; callers time out long before.
+BLACKHOLE_S = 60.0
+
+
+@dataclass
+class Link:
+    src: str
+    dst: str
+    latency_ms: float = 0.0
+    loss: float = 0.0
+    cut: bool = False
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class LinkTable:
+    """Current state of every directed link; the topology's values are the baseline ``heal`` returns to."""
+
+    def __init__(self, baseline: dict[tuple[str, str], float], rng: random.Random | None = None):
+        self._baseline = dict(baseline)
+        self._rng = rng or random.Random()
+        self.links: dict[tuple[str, str], Link] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        self.links = {pair: Link(pair[0], pair[1], latency_ms=ms) for pair, ms in self._baseline.items()}
+
+    def get(self, src: str, dst: str) -> Link:
+        return self.links.get((src, dst)) or Link(src, dst)
+
+    def pairs(self, src: str, dst: str) -> list[tuple[str, str]]:
+        """Directed pairs matching ``src``/``dst``, where ``*`` matches any region."""
+        return [p for p in self.links if src in ("*", p[0]) and dst in ("*", p[1])]
+
+    def set(
+        self, src: str, dst: str, *, latency_ms: float | None = None, loss: float | None = None, cut: bool | None = None
+    ) -> list[Link]:
+        changed = []
+        for pair in self.pairs(src, dst):
+            link = self.links[pair]
+            if latency_ms is not None:
+                link.latency_ms = float(latency_ms)
+            if loss is not None:
+                link.loss = float(loss)
+            if cut is not None:
+                link.cut = bool(cut)
+            changed.append(link)
+        return changed
+
+    def is_baseline(self) -> bool:
+        return all(
+            not link.cut and link.loss == 0 and link.latency_ms == self._baseline.get(pair, 0.0)
+            for pair, link in self.links.items()
+        )
+
+    def drops(self, link: Link) -> bool:
+        return link.cut or (link.loss > 0 and self._rng.random() < link.loss)
+
+    def as_list(self) -> list[dict]:
+        return [link.as_dict() for link in self.links.values()]
+
+
+class EgressProxy:
+    """One HTTP forward proxy per region; ``region_of_port`` resolves a destination to its region."""
+
+    def __init__(self, table: LinkTable, region_of_port: Callable[[int], str | None]):
+        self.table = table
+        self._region_of_port = region_of_port
+        self._runners: list[web.AppRunner] = []
+        self._session: aiohttp.ClientSession | None = None
+        self.urls: dict[str, str] = {}
+
+    async def start(self, regions: list[str]) -> dict[str, str]:
+        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        for region in regions:
+            app = web.Application(client_max_size=16 * 1024 * 1024)
+            app.router.add_route("*", "/{tail:.*}", self._handler(region))
+            runner, port = await start_site(app)
+            self._runners.append(runner)
+            self.urls[region] = f"http://127.0.0.1:{port}"
+        return self.urls
+
+    async def close(self) -> None:
+        for runner in self._runners:
+            await runner.cleanup()
+        if self._session is not None:
+            await self._session.close()
+
+    def _handler(self, src: str):
+        async def handle(request: web.Request) -> web.StreamResponse:
+            if not request.raw_path.startswith("http://"):
+                return web.json_response({"error": "not a proxy request"}, status=400)
+            target = URL(request.raw_path)
+            dst = self._region_of_port(target.port or 80)
+            if dst is None or target.host not in ("127.0.0.1", "localhost"):
+                return web.json_response({"error": f"unknown destination {target}"}, status=502)
+            out = self.table.get(src, dst)
+            if self.table.drops(out):
+                await asyncio.sleep(BLACKHOLE_S)
+                return web.json_response({"error": "dropped"}, status=504)
+            if out.latency_ms:
+                await asyncio.sleep(out.latency_ms / 1000)
+            body = await request.read()
+            headers = {k: v for k, v in request.headers.items() if k.lower() in ("content-type", "authorization")}
+            assert self._session is not None
+            try:
+                async with self._session.request(
+                    request.method, target, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=120)
+                ) as resp:
+                    payload = await resp.read()
+                    status, ctype = resp.status, resp.headers.get("Content-Type", "application/json")
+            except (aiohttp.ClientError, OSError, TimeoutError):
+                # The destination refused or reset: pass that on as a reset to the caller.
+                if request.transport is not None:
+                    request.transport.close()
+                raise web.HTTPBadGateway() from None
+            back = self.table.get(dst, src)
+            if self.table.drops(back):
+                await asyncio.sleep(BLACKHOLE_S)
+                return web.json_response({"error": "dropped"}, status=504)
+            if back.latency_ms:
+                await asyncio.sleep(back.latency_ms / 1000)
+            return web.Response(body=payload, status=status, headers={"Content-Type": ctype})
+
+        return handle

@@ -1,0 +1,358 @@
+"""A node: one OS process hosting agents, each serving tasks on its own port.
+
+In the decentralized topology the node also runs SWIM membership, holds and replicates session
+memory, forwards tasks to peers with spare capacity and, when a peer dies, asks the lab to spawn a
+replacement (in a healthy region when the peer's region is gone). Behind a hub (centralized,
+hybrid) agents are stateless: the hub sends the session memory with the task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from typing import Any
+
+from aiohttp import web
+
+from fleet.net import NetError, metrics_handler, start_site, token_middleware
+from fleet.proc import announce_ready
+from fleet.runtime import ChildConfig, NodeMetrics
+from fleet.sessions import Replicator, SessionStore, advance, holders, new_memory
+from fleet.swim import Member, Swim
+
+__all__ = ["Agent", "NodeHost", "main"]
+
+log = logging.getLogger("aftershock.fleet.node")
+
+
+class Agent:
+    """One agent: ``concurrency`` task slots behind its own listening socket."""
+
+    def __init__(self, agent_id: str, concurrency: int, port: int = 0):
+        self.id = agent_id
+        self.concurrency = concurrency
+        self.busy = 0
+        self.port = port
+        self.runner: web.AppRunner | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.runner is not None
+
+    @property
+    def free(self) -> int:
+        return self.concurrency - self.busy if self.alive else 0
+
+
+class NodeHost:
+    def __init__(self, config: ChildConfig):
+        self.cfg = config
+        self.name: str = config["name"]
+        self.region: str = config["region"]
+        self.mesh = config["kind"] == "decentralized"
+        self.metrics = NodeMetrics()
+        self.events = config.events()
+        self.net = config.network()
+        self.rng = random.Random(f"{config['seed']}:{self.name}")
+        self.agents = {aid: Agent(aid, int(config["concurrency"])) for aid in config["agents"]}
+        self.sessions = SessionStore()
+        self.replicator = Replicator(self._push_sessions)
+        self.swim: Swim | None = None
+        self.replication = int(config.get("replication", 0))
+        self._tasks: list[asyncio.Task] = []
+        self._spawned: set[str] = set()
+
+    # ---- agents -----------------------------------------------------------------------
+    def _agent_app(self, agent: Agent) -> web.Application:
+        app = web.Application()
+
+        async def task(request: web.Request) -> web.Response:
+            return await self.serve(agent, await request.json())
+
+        async def health(_request: web.Request) -> web.Response:
+            return web.json_response({"agent": agent.id, "busy": agent.busy})
+
+        app.router.add_post("/task", task)
+        app.router.add_get("/health", health)
+        return app
+
+    async def start_agent(self, agent: Agent) -> None:
+        if agent.alive:
+            return
+        agent.runner, agent.port = await start_site(self._agent_app(agent), port=agent.port)
+        self._refresh_gauges()
+
+    async def stop_agent(self, agent: Agent) -> None:
+        runner, agent.runner = agent.runner, None
+        if runner is not None:
+            await runner.cleanup()
+        self._refresh_gauges()
+
+    def free_slots(self) -> int:
+        return sum(a.free for a in self.agents.values())
+
+    def _refresh_gauges(self) -> None:
+        self.metrics.agents_alive.set(sum(a.alive for a in self.agents.values()))
+        self.metrics.sessions_held.set(len(self.sessions))
+        if self.swim is not None:
+            self.metrics.members_alive.set(self.swim.alive_count())
+
+    # ---- tasks ------------------------------------------------------------------------
+    async def serve(self, agent: Agent, body: dict[str, Any]) -> web.Response:
+        if agent.busy >= agent.concurrency:
+            if self.mesh and int(body.get("hops", 0)) == 0:
+                return await self.forward(body)
+            self.metrics.tasks.labels("rejected").inc()
+            return web.json_response({"error": "busy"}, status=503)
+        agent.busy += 1
+        self.metrics.in_flight.inc()
+        started = time.perf_counter()
+        try:
+            sid = str(body["session"])
+            if "memory" in body:
+                memory = body["memory"] or new_memory()
+            else:
+                memory = await self.load_session(sid, int(body.get("turn", 0)))
+            await asyncio.sleep(float(body.get("work_ms", 0)) / 1000)
+            memory = advance(memory, agent.id)
+            if "memory" not in body:
+                self.save_session(sid, memory)
+        except (KeyError, TypeError, ValueError):
+            self.metrics.tasks.labels("error").inc()
+            return web.json_response({"error": "malformed task"}, status=400)
+        finally:
+            agent.busy -= 1
+            self.metrics.in_flight.dec()
+        self.metrics.tasks.labels("ok").inc()
+        self.metrics.duration.observe(time.perf_counter() - started)
+        return web.json_response(
+            {"agent": agent.id, "node": self.name, "region": self.region, "turn": memory["turn"], "memory": memory}
+        )
+
+    async def forward(self, body: dict[str, Any]) -> web.Response:
+        """Hand a task to the live peer with the most spare capacity, nearest first."""
+        assert self.swim is not None
+        peers = [m for m in self.swim.alive(include_self=False) if m.state == "alive" and m.free > 0]
+        if not peers:
+            self.metrics.tasks.labels("rejected").inc()
+            return web.json_response({"error": "busy"}, status=503)
+        peer = min(peers, key=lambda m: (self.cfg.latency_ms(self.region, m.region), -m.free))
+        peer.free -= 1
+        self.metrics.tasks.labels("forwarded").inc()
+        try:
+            _, reply = await self.net.call(
+                peer.region,
+                "POST",
+                f"{peer.url}/forward",
+                body={**body, "hops": 1},
+                timeout_s=float(body.get("timeout_s", 3.0)),
+            )
+        except NetError:
+            return web.json_response({"error": "forward failed"}, status=503)
+        return web.json_response(reply)
+
+    async def handle_forward(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        free = [a for a in self.agents.values() if a.free > 0]
+        if not free:
+            self.metrics.tasks.labels("rejected").inc()
+            return web.json_response({"error": "busy"}, status=503)
+        return await self.serve(max(free, key=lambda a: a.free), body)
+
+    # ---- sessions (decentralized) -------------------------------------------------------
+    def _holders(self, sid: str) -> list[Member]:
+        assert self.swim is not None
+        return holders(sid, [m for m in self.swim.alive() if m.state == "alive"], self.replication + 1)
+
+    async def load_session(self, sid: str, expected_turn: int) -> dict[str, Any]:
+        local = self.sessions.get(sid)
+        if (local is not None and local["turn"] >= expected_turn) or expected_turn == 0 or self.swim is None:
+            return local or new_memory()
+        peers = [m for m in self._holders(sid) if m.name != self.name]
+
+        async def ask(peer: Member) -> dict[str, Any] | None:
+            try:
+                _, reply = await self.net.call(
+                    peer.region, "POST", f"{peer.url}/sessions/get", body={"ids": [sid]}, timeout_s=1.0
+                )
+            except NetError:
+                return None
+            return (reply or {}).get(sid)
+
+        copies = [c for c in await asyncio.gather(*(ask(p) for p in peers)) if c] + ([local] if local else [])
+        return max(copies, key=lambda c: c["turn"]) if copies else new_memory()
+
+    def save_session(self, sid: str, memory: dict[str, Any]) -> None:
+        self.sessions.put(sid, memory)
+        if self.swim is not None:
+            for peer in self._holders(sid):
+                if peer.name != self.name:
+                    self.replicator.enqueue(peer, sid, memory)
+
+    async def _push_sessions(self, peer: Member, batch: dict[str, Any]) -> None:
+        await self.net.call(peer.region, "POST", f"{peer.url}/sessions/put", body={"sessions": batch}, timeout_s=1.0)
+
+    # ---- healing (decentralized): spawn and migrate ---------------------------------------
+    def on_member_dead(self, member: Member) -> None:
+        if not self.cfg["migrate"] or member.name in self._spawned:
+            return
+        assert self.swim is not None
+        survivors = sorted(m.name for m in self.swim.alive() if m.state == "alive")
+        if survivors and survivors[0] == self.name:
+            self._spawned.add(member.name)
+            self._tasks.append(asyncio.create_task(self._replace(member)))
+
+    async def _replace(self, dead: Member) -> None:
+        await asyncio.sleep(float(self.cfg["restart_delay_s"]))
+        assert self.swim is not None
+        live = [m for m in self.swim.alive() if m.state == "alive"]
+        by_region: dict[str, int] = {}
+        for m in live:
+            by_region[m.region] = by_region.get(m.region, 0) + 1
+        if by_region.get(dead.region):
+            region = dead.region
+        else:
+            region = min(by_region, key=lambda r: (by_region[r], self.cfg.latency_ms(dead.region, r), r))
+        try:
+            await self.net.call(
+                self.region,
+                "POST",
+                f"{self.cfg['control_url']}/provision/spawn-node",
+                body={"replaces": dead.name, "region": region, "by": self.name},
+                timeout_s=30.0,
+                ok_statuses=(200, 409),
+            )
+            self.metrics.migrations.inc()
+        except NetError as exc:
+            log.warning("could not replace %s: %s", dead.name, exc)
+            self._spawned.discard(dead.name)
+
+    # ---- node HTTP API ------------------------------------------------------------------
+    def node_app(self) -> web.Application:
+        app = web.Application(middlewares=[token_middleware(self.cfg["token"], ("/admin",))])
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/health", self._health)
+        app.router.add_get("/view", self._view)
+        app.router.add_post("/swim/ping", self._ping)
+        app.router.add_post("/swim/ping-req", self._ping_req)
+        app.router.add_post("/swim/sync", self._sync)
+        app.router.add_post("/sessions/get", self._sessions_get)
+        app.router.add_post("/sessions/put", self._sessions_put)
+        app.router.add_post("/forward", self.handle_forward)
+        app.router.add_post("/admin/kill-agent", self._kill_agent)
+        app.router.add_post("/admin/start-agent", self._start_agent)
+        app.router.add_post("/admin/join", self._join)
+        return app
+
+    async def _join(self, request: web.Request) -> web.Response:
+        """The initial cohort's static seed list (replacements join through a seed instead)."""
+        if self.swim is None:
+            return web.json_response({"members_alive": None})
+        for seed in (await request.json()).get("seeds", []):
+            if seed["name"] != self.name:
+                self.swim.apply({**seed, "state": "alive", "inc": 0})
+        return web.json_response({"members_alive": self.swim.alive_count()})
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        self._refresh_gauges()
+        return await metrics_handler(self.metrics.registry)(request)
+
+    async def _health(self, _r: web.Request) -> web.Response:
+        return web.json_response({"node": self.name, "agents_alive": sum(a.alive for a in self.agents.values())})
+
+    async def _view(self, _r: web.Request) -> web.Response:
+        members = self.swim.alive_count() if self.swim else None
+        return web.json_response(
+            {
+                "node": self.name,
+                "members_alive": members,
+                "agents": {a.id: {"alive": a.alive, "port": a.port} for a in self.agents.values()},
+            }
+        )
+
+    async def _ping(self, request: web.Request) -> web.Response:
+        if self.swim is None:
+            return web.json_response({"error": "no membership here"}, status=404)
+        return web.json_response(self.swim.handle_ping(await request.json()))
+
+    async def _ping_req(self, request: web.Request) -> web.Response:
+        if self.swim is None:
+            return web.json_response({"error": "no membership here"}, status=404)
+        return web.json_response(await self.swim.handle_ping_req(await request.json()))
+
+    async def _sync(self, request: web.Request) -> web.Response:
+        if self.swim is None:
+            return web.json_response({"error": "no membership here"}, status=404)
+        return web.json_response(self.swim.handle_sync(await request.json()))
+
+    async def _sessions_get(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        return web.json_response(self.sessions.get_many(body.get("ids", [])))
+
+    async def _sessions_put(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        stored = self.sessions.put_many(body.get("sessions", {}))
+        return web.json_response({"stored": stored})
+
+    async def _kill_agent(self, request: web.Request) -> web.Response:
+        agent = self.agents.get((await request.json()).get("agent", ""))
+        if agent is None:
+            return web.json_response({"error": "no such agent"}, status=404)
+        await self.stop_agent(agent)
+        return web.json_response({"agent": agent.id, "alive": False})
+
+    async def _start_agent(self, request: web.Request) -> web.Response:
+        agent = self.agents.get((await request.json()).get("agent", ""))
+        if agent is None:
+            return web.json_response({"error": "no such agent"}, status=404)
+        await self.start_agent(agent)
+        return web.json_response({"agent": agent.id, "alive": True, "port": agent.port})
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    async def run(self) -> None:
+        await self.net.start()
+        runner, port = await start_site(self.node_app())
+        url = f"http://127.0.0.1:{port}"
+        for agent in self.agents.values():
+            await self.start_agent(agent)
+        if self.mesh:
+            m = self.cfg["membership"]
+            self.swim = Swim(
+                me=Member(self.name, self.region, url),
+                probe_period_s=m["probe_period_s"],
+                probe_timeout_s=m["probe_timeout_s"],
+                indirect_probes=int(m["indirect_probes"]),
+                suspicion_mult=m["suspicion_mult"],
+                net=self.net,
+                events=self.events,
+                rng=self.rng,
+                free_slots=self.free_slots,
+                on_dead=self.on_member_dead,
+            )
+            seeds = [Member(s["name"], s["region"], s["url"]) for s in self.cfg.get("seeds", [])]
+            if seeds:
+                await self.swim.join(seeds)
+            self._tasks += [asyncio.create_task(self.swim.run()), asyncio.create_task(self.replicator.run())]
+        announce_ready(
+            {
+                "node_url": url,
+                "metrics_url": f"{url}/metrics",
+                "agents": {a.id: f"http://127.0.0.1:{a.port}" for a in self.agents.values()},
+            }
+        )
+        try:
+            await asyncio.Event().wait()
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            for agent in self.agents.values():
+                await self.stop_agent(agent)
+            await runner.cleanup()
+            await self.net.close()
+            self.events.close()
+
+
+async def main(config: ChildConfig) -> None:
+    await NodeHost(config).run()

@@ -1,0 +1,24 @@
+"""Named timing presets, so intervals live in one place instead of scattered literals.
+
+Like memberlist's LAN/WAN/Local configs: a topology names a preset and may override fields.
+``lab`` is the default for built-in topologies (a scaled-down clock: experiments last a minute,
+not an hour); ``test`` is faster still, for the test suite; ``lan`` and ``wan`` follow memberlist.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MEMBERSHIP_PRESETS", "HEALTH_PRESETS"]
+
+MEMBERSHIP_PRESETS: dict[str, dict[str, float | int]] = {
+    "lan": {"probe_period_s": 1.0, "probe_timeout_s": 0.5, "indirect_probes": 3, "suspicion_mult": 4},
+    "wan": {"probe_period_s": 5.0, "probe_timeout_s": 3.0, "indirect_probes": 3, "suspicion_mult": 6},
+    "lab": {"probe_period_s": 0.5, "probe_timeout_s": 0.25, "indirect_probes": 2, "suspicion_mult": 2},
+    "test": {"probe_period_s": 0.25, "probe_timeout_s": 0.15, "indirect_probes": 2, "suspicion_mult": 2},
+}
+
+HEALTH_PRESETS: dict[str, dict[str, float | int]] = {
+    "lan": {"interval_s": 1.0, "timeout_s": 0.5, "failure_threshold": 3},
+    "wan": {"interval_s": 5.0, "timeout_s": 3.0, "failure_threshold": 3},
+    "lab": {"interval_s": 0.5, "timeout_s": 0.25, "failure_threshold": 3},
+    "test": {"interval_s": 0.25, "timeout_s": 0.15, "failure_threshold": 3},
+}

@@ -1,0 +1,667 @@
+"""The lab supervisor: the machine room. Starts a topology's processes, runs the link layer, serves the
+control API (chaos) and the provisioning API (the deployment's own orchestrators), writes the lab state.
+
+Run as ``python -m fleet.supervisor --lab-dir DIR --name NAME --seed N`` (``fleet.lab.lab_up`` does it).
+Its children die with it (parent-death signal plus a parent watch), so a ``kill -9`` of the supervisor
+leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import random
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from fleet.events import EventLog
+from fleet.net import start_site, token_middleware
+from fleet.netlink import EgressProxy, LinkTable
+from fleet.proc import READY_PREFIX
+from fleet.topology import Topology, parse_topology
+
+__all__ = ["Supervisor", "NodeRecord", "main"]
+
+log = logging.getLogger("aftershock.fleet.supervisor")
+
+READY_TIMEOUT_S = 30.0
+CONVERGE_TIMEOUT_S = 60.0
+STOP_GRACE_S = 3.0
+
+
+@dataclass
+class NodeRecord:
+    name: str
+    region: str
+    role: str  # "agent" or "hub"
+    agents: list[str]
+    hub: str | None = None
+    standby_of: dict[str, Any] | None = None
+    status: str = "starting"  # starting, running, paused, killed, stopped
+    replaced_by: str | None = None
+    proc: asyncio.subprocess.Process | None = None
+    node_url: str = ""
+    metrics_url: str = ""
+    agent_urls: dict[str, str] = field(default_factory=dict)
+    agents_alive: dict[str, bool] = field(default_factory=dict)
+    starts: int = 0
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    @property
+    def process_alive(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+    def as_status(self) -> dict[str, Any]:
+        alive = self.status in ("running", "paused") and self.process_alive
+        return {
+            "name": self.name,
+            "region": self.region,
+            "role": self.role,
+            "hub": self.hub,
+            "pid": self.pid,
+            "node_url": self.node_url,
+            "metrics_url": self.metrics_url,
+            "alive": alive,
+            "paused": self.status == "paused",
+            "status": self.status,
+            "replaced_by": self.replaced_by,
+            "agents": [
+                {"id": a, "url": self.agent_urls.get(a, ""), "alive": alive and self.agents_alive.get(a, True)}
+                for a in self.agents
+            ],
+        }
+
+
+class ControlError(Exception):
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+class Supervisor:
+    def __init__(self, topology: Topology, name: str, seed: int, lab_dir: Path):
+        self.topo = topology
+        self.name = name
+        self.seed = seed
+        self.dir = lab_dir
+        self.token = (lab_dir / "token").read_text().strip()
+        self.events = EventLog(lab_dir / "events.jsonl")
+        self.request_log = lab_dir / "requests.csv"
+        baseline = {(a, b): topology.link_latency_ms(a, b) for a, b in topology.region_pairs()}
+        self.links = LinkTable(baseline, random.Random(f"{seed}:links"))
+        self.proxy = EgressProxy(self.links, self._region_of_port)
+        self.nodes: dict[str, NodeRecord] = {}
+        self.clients: NodeRecord | None = None
+        self.control_url = ""
+        self.ready = False
+        self.started_at = time.time()
+        self._port_region: dict[int, str] = {}
+        self._lock = asyncio.Lock()
+        self._log_fh = open(lab_dir / "processes.log", "ab")  # noqa: SIM115 - lives as long as the lab
+        self._watchers: set[asyncio.Task] = set()
+        self._http: aiohttp.ClientSession | None = None
+
+    # ---- addressing ---------------------------------------------------------------------
+    def _region_of_port(self, port: int) -> str | None:
+        return self._port_region.get(port)
+
+    def _index_ports(self, rec: NodeRecord) -> None:
+        for url in [rec.node_url, *rec.agent_urls.values()]:
+            if url:
+                self._port_region[int(url.rsplit(":", 1)[1].split("/")[0])] = rec.region
+
+    def directory(self) -> dict[str, Any]:
+        nodes = [
+            {
+                "name": r.name,
+                "region": r.region,
+                "role": r.role,
+                "hub": r.hub,
+                "node_url": r.node_url,
+                "agents": [{"id": a, "url": r.agent_urls.get(a, "")} for a in r.agents],
+            }
+            for r in self.nodes.values()
+            if r.node_url and not (r.replaced_by and not r.process_alive) and r.status != "stopped"
+        ]
+        return {"regions": self.topo.region_names, "nodes": nodes, "proxies": self.proxy.urls}
+
+    # ---- state --------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "topology": self.topo.name,
+            "kind": self.topo.kind,
+            "pid": os.getpid(),
+            "seed": self.seed,
+            "started_at": self.started_at,
+            "ready": self.ready,
+            "regions": self.topo.region_names,
+            "home": str(self.dir.parent.parent),
+            "nodes": [r.as_status() for r in self.nodes.values()],
+            "clients": {
+                "pid": self.clients.pid if self.clients else None,
+                "metrics_url": self.clients.metrics_url if self.clients else "",
+            },
+            "control_url": self.control_url,
+            "token_file": str(self.dir / "token"),
+            "request_log": str(self.request_log),
+            "event_log": str(self.events.path),
+            "links": self.links.as_list(),
+            "proxies": self.proxy.urls,
+            "membership": self.topo.membership.model_dump(),
+            "health": self.topo.health.model_dump(),
+            "healing": self.topo.healing.model_dump(),
+        }
+
+    def write_state(self) -> None:
+        tmp = self.dir / "state.json.tmp"
+        tmp.write_text(json.dumps(self.status(), indent=1))
+        os.replace(tmp, self.dir / "state.json")
+
+    # ---- processes ----------------------------------------------------------------------
+    def _child_config(self, rec: NodeRecord, **extra: Any) -> dict[str, Any]:
+        t = self.topo
+        return {
+            "name": rec.name,
+            "lab": self.name,
+            "kind": t.kind,
+            "region": rec.region,
+            "topology": t.name,
+            "seed": self.seed,
+            "token": self.token,
+            "control_url": self.control_url,
+            "proxies": self.proxy.urls,
+            "event_log": str(self.events.path),
+            "parent_pid": os.getpid(),
+            "latency_ms": dict(t.latency_ms),
+            "concurrency": t.agent_concurrency,
+            "agents": rec.agents,
+            "replication": t.replication,
+            "restart_delay_s": t.healing.restart_delay_s,
+            "migrate": t.healing.migrate,
+            "membership": t.membership.model_dump(),
+            "health": t.health.model_dump(),
+            **extra,
+        }
+
+    async def _spawn(self, rec: NodeRecord, role: str, config: dict[str, Any]) -> None:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "fleet.child",
+            role,
+            json.dumps(config),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=self._log_fh,
+            stdin=asyncio.subprocess.DEVNULL,
+        )
+        rec.proc = proc
+        assert proc.stdout is not None
+        try:
+            while True:
+                line = (await asyncio.wait_for(proc.stdout.readline(), READY_TIMEOUT_S)).decode()
+                if not line:
+                    raise RuntimeError(f"{rec.name} exited before it was ready (see {self.dir / 'processes.log'})")
+                if line.startswith(READY_PREFIX):
+                    break
+        except (TimeoutError, RuntimeError):
+            if proc.returncode is None:
+                proc.kill()
+            raise
+        info = json.loads(line[len(READY_PREFIX) :])
+        rec.node_url = info.get("node_url", "")
+        rec.metrics_url = info["metrics_url"]
+        rec.agent_urls = dict(info.get("agents", {}))
+        rec.agents_alive = {a: True for a in rec.agents}
+        rec.status = "running"
+        rec.starts += 1
+        self._index_ports(rec)
+        watcher = asyncio.create_task(self._watch(rec, proc))
+        self._watchers.add(watcher)
+        watcher.add_done_callback(self._watchers.discard)
+
+    async def _watch(self, rec: NodeRecord, proc: asyncio.subprocess.Process) -> None:
+        await proc.wait()
+        if rec.proc is proc and rec.status in ("running", "paused"):
+            rec.status = "killed"
+            self.events.emit(
+                "node_killed", node=rec.name, region=rec.region, unexpected=True, returncode=proc.returncode
+            )
+            self.write_state()
+
+    async def start_node(self, rec: NodeRecord, seeds: list[dict] | None = None) -> None:
+        role = "hub" if rec.role == "hub" else "node"
+        extra: dict[str, Any] = {"seeds": seeds or []}
+        if rec.standby_of:
+            extra["standby_of"] = rec.standby_of
+        await self._spawn(rec, role, self._child_config(rec, **extra))
+
+    async def _kill_proc(self, rec: NodeRecord) -> None:
+        if rec.process_alive:
+            assert rec.proc is not None
+            rec.proc.kill()
+            await rec.proc.wait()
+
+    # ---- building the topology ------------------------------------------------------------
+    def _plan(self) -> None:
+        t = self.topo
+        hubs: dict[str, str] = {}
+        if t.kind == "centralized":
+            primary = f"{t.home_region}-hub"
+            self.nodes[primary] = NodeRecord(primary, t.home_region, "hub", [])
+            hubs = {r: primary for r in t.region_names}
+        elif t.kind == "hybrid":
+            for region in t.regions:
+                if region.nodes:
+                    hub = f"{region.name}-hub"
+                    self.nodes[hub] = NodeRecord(hub, region.name, "hub", [])
+                    hubs[region.name] = hub
+        for region in t.regions:
+            for i in range(1, region.nodes + 1):
+                name = f"{region.name}-n{i}"
+                agents = [f"{name}-a{j}" for j in range(1, t.agents_per_node + 1)]
+                self.nodes[name] = NodeRecord(name, region.name, "agent", agents, hub=hubs.get(region.name))
+
+    async def build(self) -> None:
+        self._plan()
+        hubs = [r for r in self.nodes.values() if r.role == "hub"]
+        await asyncio.gather(*(self.start_node(r) for r in hubs))
+        standby = self.topo.hub.standby if self.topo.kind == "centralized" else None
+        if standby is not None:
+            primary = hubs[0]
+            rec = NodeRecord(
+                f"{standby.region}-standby",
+                standby.region,
+                "hub",
+                [],
+                standby_of={
+                    "name": primary.name,
+                    "region": primary.region,
+                    "url": primary.node_url,
+                    "failover_delay_s": standby.failover_delay_s,
+                },
+            )
+            self.nodes[rec.name] = rec
+            await self.start_node(rec)
+        agents = [r for r in self.nodes.values() if r.role == "agent"]
+        await asyncio.gather(*(self.start_node(r) for r in agents))
+        if self.topo.kind == "decentralized":
+            seeds = [{"name": r.name, "region": r.region, "url": r.node_url} for r in agents]
+            assert self._http is not None
+            for rec in agents:
+                await self._node_admin(rec, "/admin/join", {"seeds": seeds})
+        for rec in self.nodes.values():
+            self.events.emit("node_started", node=rec.name, region=rec.region, role=rec.role, pid=rec.pid)
+        await self.converge()
+        shares = self.topo.client_shares()
+        hub_order = [r.name for r in self.nodes.values() if r.role == "hub"] if self.topo.kind == "centralized" else []
+        self.clients = NodeRecord("clients", self.topo.region_names[0], "clients", [])
+        await self._spawn(
+            self.clients,
+            "clients",
+            {
+                **self._child_config(self.clients),
+                "workload": self.topo.workload.model_dump(),
+                "client_shares": shares,
+                "request_log": str(self.request_log),
+                "hub_order": hub_order,
+            },
+        )
+
+    async def converge(self) -> None:
+        """Wait until every node's view is complete: SWIM members all alive, hubs seeing all their agents."""
+        assert self._http is not None
+        expected: dict[str, int] = {}
+        agent_nodes = [r for r in self.nodes.values() if r.role == "agent"]
+        for rec in self.nodes.values():
+            if rec.role == "agent" and self.topo.kind == "decentralized":
+                expected[rec.name] = len(agent_nodes)
+            elif rec.role == "hub" and not rec.standby_of:
+                expected[rec.name] = sum(len(a.agents) for a in agent_nodes if a.hub == rec.name)
+        deadline = time.monotonic() + CONVERGE_TIMEOUT_S
+        pending = dict(expected)
+        while pending:
+            for name in list(pending):
+                try:
+                    async with self._http.get(
+                        f"{self.nodes[name].node_url}/view", timeout=aiohttp.ClientTimeout(total=2)
+                    ) as resp:
+                        view = await resp.json()
+                except (aiohttp.ClientError, TimeoutError):
+                    continue
+                if view.get("members_alive") == pending[name]:
+                    del pending[name]
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"membership did not converge within {CONVERGE_TIMEOUT_S}s: {sorted(pending)}")
+            if pending:
+                await asyncio.sleep(0.1)
+
+    # ---- chaos operations (control API) ---------------------------------------------------
+    def _node(self, name: str) -> NodeRecord:
+        rec = self.nodes.get(str(name))
+        if rec is None:
+            raise ControlError(f"no node {name!r} in lab {self.name} (nodes: {', '.join(self.nodes)})", 404)
+        return rec
+
+    def _region(self, region: str) -> str:
+        if region not in self.topo.region_names:
+            raise ControlError(f"no region {region!r} (regions: {', '.join(self.topo.region_names)})", 404)
+        return region
+
+    async def kill_node(self, name: str, by: str | None = None) -> dict[str, Any]:
+        rec = self._node(name)
+        if not rec.process_alive:
+            return {"node": name, "killed": False, "reason": "not running"}
+        rec.status = "killed"
+        await self._kill_proc(rec)
+        self.events.emit("node_killed", node=rec.name, region=rec.region, by=by)
+        return {"node": name, "killed": True}
+
+    def _agent_home(self, agent: str) -> NodeRecord:
+        for rec in self.nodes.values():
+            if agent in rec.agents:
+                return rec
+        raise ControlError(f"no agent {agent!r} in lab {self.name}", 404)
+
+    async def _node_admin(self, rec: NodeRecord, path: str, body: dict) -> dict:
+        assert self._http is not None
+        async with self._http.post(
+            f"{rec.node_url}{path}",
+            json=body,
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=aiohttp.ClientTimeout(total=5),
+        ) as resp:
+            return await resp.json()
+
+    async def kill_agent(self, agent: str, by: str | None = None) -> dict[str, Any]:
+        rec = self._agent_home(agent)
+        if rec.status != "running":
+            raise ControlError(f"agent {agent!r} is on node {rec.name}, which is {rec.status}", 409)
+        await self._node_admin(rec, "/admin/kill-agent", {"agent": agent})
+        rec.agents_alive[agent] = False
+        self.events.emit("agent_killed", node=rec.name, region=rec.region, agent=agent, by=by)
+        return {"agent": agent, "killed": True}
+
+    async def kill_region(self, region: str) -> dict[str, Any]:
+        self._region(region)
+        killed = []
+        for rec in list(self.nodes.values()):
+            if rec.region == region and rec.process_alive:
+                rec.status = "killed"
+                await self._kill_proc(rec)
+                killed.append(rec.name)
+                self.events.emit("node_killed", node=rec.name, region=region, by="region")
+        self.events.emit("region_killed", region=region, nodes=killed)
+        return {"region": region, "killed": killed}
+
+    async def restart_node(self, name: str, by: str | None = None) -> dict[str, Any]:
+        rec = self._node(name)
+        if rec.replaced_by:
+            raise ControlError(f"node {name} was replaced by {rec.replaced_by}; it is not restarted", 409)
+        if rec.status == "running" and rec.process_alive:
+            return {"node": name, "restarted": False, "reason": "running"}
+        await self._kill_proc(rec)
+        seeds = self._seeds(exclude=name)
+        await self.start_node(rec, seeds=seeds)
+        self.events.emit("node_restarted", node=rec.name, region=rec.region, by=by, pid=rec.pid)
+        return {"node": name, "restarted": True, "pid": rec.pid}
+
+    def _seeds(self, exclude: str) -> list[dict]:
+        return [
+            {"name": r.name, "region": r.region, "url": r.node_url}
+            for r in self.nodes.values()
+            if r.role == "agent" and r.name != exclude and r.status == "running" and r.process_alive
+        ]
+
+    async def restart_agent(self, agent: str, by: str | None = None) -> dict[str, Any]:
+        rec = self._agent_home(agent)
+        if rec.status == "running" and rec.process_alive:
+            if rec.agents_alive.get(agent, True):
+                return {"agent": agent, "restarted": False, "reason": "running"}
+            await self._node_admin(rec, "/admin/start-agent", {"agent": agent})
+            rec.agents_alive[agent] = True
+            self.events.emit("agent_restarted", node=rec.name, region=rec.region, agent=agent, by=by)
+            return {"agent": agent, "restarted": True}
+        return await self.restart_node(rec.name, by=by)
+
+    async def pause_node(self, name: str) -> dict[str, Any]:
+        rec = self._node(name)
+        if rec.status != "running" or not rec.process_alive:
+            raise ControlError(f"node {name} is {rec.status}; only a running node can be paused", 409)
+        assert rec.proc is not None
+        os.kill(rec.proc.pid, signal.SIGSTOP)
+        rec.status = "paused"
+        self.events.emit("node_paused", node=name, region=rec.region)
+        return {"node": name, "paused": True}
+
+    async def resume_node(self, name: str) -> dict[str, Any]:
+        rec = self._node(name)
+        if rec.status != "paused" or not rec.process_alive:
+            return {"node": name, "resumed": False, "reason": rec.status}
+        assert rec.proc is not None
+        os.kill(rec.proc.pid, signal.SIGCONT)
+        rec.status = "running"
+        self.events.emit("node_resumed", node=name, region=rec.region)
+        return {"node": name, "resumed": True}
+
+    def set_link(self, body: dict[str, Any]) -> dict[str, Any]:
+        src, dst = str(body.get("src", "")), str(body.get("dst", ""))
+        for region in (src, dst):
+            if region != "*":
+                self._region(region)
+        latency, loss, cut = body.get("latency_ms"), body.get("loss"), body.get("cut")
+        if latency is not None and not (isinstance(latency, int | float) and 0 <= latency <= 60_000):
+            raise ControlError("latency_ms must be a number of milliseconds in 0..60000")
+        if loss is not None and not (isinstance(loss, int | float) and 0 <= loss <= 1):
+            raise ControlError("loss must be a fraction in 0..1")
+        if cut is not None and not isinstance(cut, bool):
+            raise ControlError("cut must be true or false")
+        changed = self.links.set(src, dst, latency_ms=latency, loss=loss, cut=cut)
+        for link in changed:
+            self.events.emit("link_changed", **link.as_dict())
+        return {"links": [link.as_dict() for link in changed]}
+
+    async def restore_region(self, region: str) -> dict[str, Any]:
+        self._region(region)
+        restored = [r.name for r in self.nodes.values()
+                    if r.region == region and r.status == "killed" and not r.replaced_by]
+        await asyncio.gather(*(self.restart_node(name, by="restore") for name in restored))
+        self.events.emit("region_restored", region=region, nodes=restored)
+        return {"region": region, "restored": restored}
+
+    async def heal(self) -> dict[str, Any]:
+        """Back to the topology as declared: links reset, paused nodes resumed, killed nodes and agents back."""
+        self.links.reset()
+        resumed = [r.name for r in self.nodes.values() if r.status == "paused"]
+        for name in resumed:
+            await self.resume_node(name)
+        restarted = [r.name for r in self.nodes.values() if r.status == "killed" and not r.replaced_by]
+        dead_agents = [a for r in self.nodes.values() if r.status == "running"
+                       for a, alive in r.agents_alive.items() if not alive]
+        await asyncio.gather(*(self.restart_node(name, by="heal") for name in restarted),
+                             *(self.restart_agent(agent, by="heal") for agent in dead_agents))
+        self.events.emit("healed", resumed=resumed, restarted=restarted)
+        return {"resumed": resumed, "restarted": restarted, "links": "reset"}
+
+    # ---- provisioning (called by the deployment itself) -----------------------------------
+    async def spawn_replacement(self, replaces: str, region: str, by: str | None) -> dict[str, Any]:
+        old = self._node(replaces)
+        self._region(region)
+        if old.replaced_by:
+            raise ControlError(f"{replaces} was already replaced by {old.replaced_by}", 409)
+        taken = {r.name for r in self.nodes.values()}
+        index = 1 + sum(1 for r in self.nodes.values() if r.region == region and r.role == "agent")
+        while f"{region}-n{index}" in taken:
+            index += 1
+        name = f"{region}-n{index}"
+        rec = NodeRecord(name, region, "agent", [f"{name}-a{j}" for j in range(1, len(old.agents) + 1)], hub=old.hub)
+        old.replaced_by = name
+        self.nodes[name] = rec
+        await self.start_node(rec, seeds=self._seeds(exclude=name))
+        self.events.emit("node_migrated", node=replaces, region=region, by=by, replacement=name, from_region=old.region)
+        return {"replaces": replaces, "node": name, "region": region}
+
+    async def take_over(self, hub: str, primary: str) -> dict[str, Any]:
+        standby = self._node(hub)
+        victims = [r for r in list(self.nodes.values()) if r.role == "agent" and r.hub == primary and not r.replaced_by]
+        spawned = []
+        for old in victims:
+            result = await self.spawn_replacement(old.name, standby.region, by=hub)
+            self.nodes[result["node"]].hub = hub
+            spawned.append(result["node"])
+        self.nodes[hub].hub = None
+        return {"hub": hub, "spawned": spawned}
+
+    # ---- HTTP ---------------------------------------------------------------------------
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[token_middleware(self.token, ("/",))])
+        ops = {
+            "/kill-node": lambda b: self.kill_node(b["node"], by=b.get("by")),
+            "/kill-agent": lambda b: self.kill_agent(b["agent"], by=b.get("by")),
+            "/kill-region": lambda b: self.kill_region(b["region"]),
+            "/restore-region": lambda b: self.restore_region(b["region"]),
+            "/restart-node": lambda b: self.restart_node(b["node"], by=b.get("by")),
+            "/pause-node": lambda b: self.pause_node(b["node"]),
+            "/resume-node": lambda b: self.resume_node(b["node"]),
+            "/heal": lambda b: self.heal(),
+            "/provision/restart-agent": lambda b: self.restart_agent(b["agent"], by=b.get("by")),
+            "/provision/restart-node": lambda b: self.restart_node(b["node"], by=b.get("by")),
+            "/provision/spawn-node": lambda b: self.spawn_replacement(b["replaces"], b["region"], b.get("by")),
+            "/provision/take-over": lambda b: self.take_over(b["hub"], b["primary"]),
+        }
+
+        def handler(op):
+            async def handle(request: web.Request) -> web.Response:
+                try:
+                    body = await request.json() if request.can_read_body else {}
+                except json.JSONDecodeError:
+                    return web.json_response({"error": "body is not JSON"}, status=400)
+                if not isinstance(body, dict):
+                    return web.json_response({"error": "body must be a JSON object"}, status=400)
+                try:
+                    async with self._lock:
+                        result = await op(body)
+                        self.write_state()
+                except KeyError as exc:
+                    return web.json_response({"error": f"missing field {exc.args[0]!r}"}, status=400)
+                except ControlError as exc:
+                    return web.json_response({"error": str(exc)}, status=exc.status)
+                return web.json_response(result)
+
+            return handle
+
+        for path, op in ops.items():
+            app.router.add_post(path, handler(op))
+
+        async def link(request: web.Request) -> web.Response:
+            try:
+                result = self.set_link(await request.json())
+            except ControlError as exc:
+                return web.json_response({"error": str(exc)}, status=exc.status)
+            except (json.JSONDecodeError, AttributeError):
+                return web.json_response({"error": "body must be a JSON object"}, status=400)
+            self.write_state()
+            return web.json_response(result)
+
+        async def status(_r: web.Request) -> web.Response:
+            return web.json_response(self.status())
+
+        async def directory(_r: web.Request) -> web.Response:
+            return web.json_response(self.directory())
+
+        app.router.add_post("/link", link)
+        app.router.add_get("/status", status)
+        app.router.add_get("/directory", directory)
+        return app
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        self._http = aiohttp.ClientSession()
+        runner, port = await start_site(self.app())
+        self.control_url = f"http://127.0.0.1:{port}"
+        await self.proxy.start(self.topo.region_names)
+        try:
+            self.write_state()
+            await self.build()
+            self.ready = True
+            self.events.emit("lab_started", topology=self.topo.name, nodes=len(self.nodes))
+            self.write_state()
+            await stop.wait()
+        finally:
+            await self.shutdown()
+            await runner.cleanup()
+            await self.proxy.close()
+            await self._http.close()
+
+    async def shutdown(self) -> None:
+        self.ready = False
+        if self.clients and self.clients.process_alive:
+            await self._terminate([self.clients])
+        await self._terminate([r for r in self.nodes.values() if r.process_alive])
+        for rec in self.nodes.values():
+            rec.status = "stopped"
+        self.events.emit("lab_stopped")
+        status = {**self.status(), "stopped": True}
+        (self.dir / "state.json").write_text(json.dumps(status, indent=1))
+
+    async def _terminate(self, records: list[NodeRecord]) -> None:
+        for rec in records:
+            rec.status = "stopped"
+            assert rec.proc is not None
+            if rec.proc.returncode is None:
+                try:
+                    os.kill(rec.proc.pid, signal.SIGCONT)
+                    rec.proc.terminate()
+                except ProcessLookupError:
+                    pass
+        procs = [r.proc for r in records if r.proc is not None]
+        try:
+            await asyncio.wait_for(asyncio.gather(*(p.wait() for p in procs)), STOP_GRACE_S)
+        except TimeoutError:
+            for proc in procs:
+                if proc.returncode is None:
+                    proc.kill()
+            await asyncio.gather(*(p.wait() for p in procs))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m fleet.supervisor")
+    parser.add_argument("--lab-dir", type=Path, required=True)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s supervisor %(levelname)s %(message)s")
+    topo = parse_topology(json.loads((args.lab_dir / "topology.json").read_text()), str(args.lab_dir))
+    supervisor = Supervisor(topo, args.name, args.seed, args.lab_dir)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.add_signal_handler(sig, stop.set)
+        await supervisor.run(stop)
+
+    try:
+        asyncio.run(run())
+    except Exception as exc:
+        log.exception("lab %s failed", args.name)
+        status = {**supervisor.status(), "failed": True, "stopped": True, "error": f"{type(exc).__name__}: {exc}"}
+        (args.lab_dir / "state.json").write_text(json.dumps(status, indent=1))
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

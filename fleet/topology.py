@@ -1,0 +1,265 @@
+"""Topology files: regions, nodes, agents, links, workload, healing and membership, validated on load.
+
+A topology is data (YAML); the lab's deployment classes read this model. Validation errors become one
+line naming the file, the field and what is wrong (``TopologyError``, exit code 2 at the CLI).
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from aftershock.errors import TopologyError
+from fleet.presets import HEALTH_PRESETS, MEMBERSHIP_PRESETS
+
+__all__ = [
+    "Topology",
+    "Region",
+    "Workload",
+    "WorkTime",
+    "Healing",
+    "Membership",
+    "Health",
+    "Hub",
+    "Standby",
+    "BUILTIN_DIR",
+    "builtin_names",
+    "load_topology",
+    "parse_topology",
+]
+
+BUILTIN_DIR = Path(__file__).parent / "topologies"
+Kind = Literal["centralized", "decentralized", "hybrid"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Region(_Model):
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")
+    nodes: int = Field(ge=0, le=200)
+
+
+class WorkTime(_Model):
+    """Work time of one task, drawn by the client so every topology gets the same work."""
+
+    distribution: Literal["constant", "uniform", "lognormal", "exponential"] = "lognormal"
+    median_ms: float = Field(default=80.0, gt=0, le=60_000)
+    sigma: float = Field(default=0.5, ge=0, le=3)
+    max_ms: float = Field(default=1000.0, gt=0, le=600_000)
+
+
+class Workload(_Model):
+    tasks_per_s: float = Field(default=40.0, gt=0, le=100_000)
+    client_split: dict[str, float] = Field(default_factory=dict)
+    work_time: WorkTime = WorkTime()
+    sessions: int = Field(default=300, ge=1, le=1_000_000)
+    timeout_s: float = Field(default=3.0, gt=0, le=120)
+    max_attempts: int = Field(default=3, ge=1, le=10)
+
+    @field_validator("client_split")
+    @classmethod
+    def _split_positive(cls, value: dict[str, float]) -> dict[str, float]:
+        for region, share in value.items():
+            if share < 0:
+                raise ValueError(f"share of {region!r} is negative")
+        if value and sum(value.values()) <= 0:
+            raise ValueError("shares add up to 0")
+        return value
+
+
+class Healing(_Model):
+    restart_delay_s: float = Field(default=3.0, ge=0, le=3600)
+    migrate: bool = True
+
+
+class Membership(_Model):
+    """SWIM parameters (decentralized): probe period and timeout, indirect probes, suspicion multiplier."""
+
+    preset: Literal["lan", "wan", "lab", "test"] | None = None
+    probe_period_s: float = Field(default=0.5, gt=0, le=60)
+    probe_timeout_s: float = Field(default=0.25, gt=0, le=60)
+    indirect_probes: int = Field(default=2, ge=0, le=10)
+    suspicion_mult: float = Field(default=2, gt=0, le=20)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("preset") in MEMBERSHIP_PRESETS:
+            return {**MEMBERSHIP_PRESETS[data["preset"]], **data}
+        return data
+
+    @model_validator(mode="after")
+    def _timeout_below_period(self) -> Membership:
+        if self.probe_timeout_s >= self.probe_period_s:
+            raise ValueError("probe_timeout_s must be smaller than probe_period_s")
+        return self
+
+
+class Health(_Model):
+    """Hub health checks (centralized, hybrid): interval, timeout and consecutive failures to declare dead."""
+
+    preset: Literal["lan", "wan", "lab", "test"] | None = None
+    interval_s: float = Field(default=0.5, gt=0, le=60)
+    timeout_s: float = Field(default=0.25, gt=0, le=60)
+    failure_threshold: int = Field(default=3, ge=1, le=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("preset") in HEALTH_PRESETS:
+            return {**HEALTH_PRESETS[data["preset"]], **data}
+        return data
+
+
+class Standby(_Model):
+    region: str
+    failover_delay_s: float = Field(default=5.0, ge=0, le=3600)
+
+
+class Hub(_Model):
+    region: str | None = None
+    standby: Standby | None = None
+
+
+class Topology(_Model):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    kind: Kind
+    description: str = ""
+    regions: list[Region] = Field(min_length=1)
+    agents_per_node: int = Field(default=3, ge=1, le=100)
+    agent_concurrency: int = Field(default=2, ge=1, le=1000)
+    latency_ms: dict[str, float] = Field(default_factory=dict)
+    workload: Workload = Workload()
+    healing: Healing = Healing()
+    membership: Membership = Membership()
+    health: Health = Health()
+    hub: Hub = Hub()
+    replication: int = Field(default=2, ge=0, le=10)
+
+    @field_validator("latency_ms")
+    @classmethod
+    def _latency_keys(cls, value: dict[str, float]) -> dict[str, float]:
+        for key, ms in value.items():
+            if key.count("/") != 1:
+                raise ValueError(f"key {key!r} must be 'SRC/DST' (two region names)")
+            if not 0 <= ms <= 10_000:
+                raise ValueError(f"{key}: latency {ms} ms is outside 0..10000")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Topology:
+        names = [r.name for r in self.regions]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"regions: duplicate region {sorted(dupes)[0]!r}")
+        known = set(names)
+        for key in self.latency_ms:
+            for part in key.split("/"):
+                if part not in known:
+                    raise ValueError(f"latency_ms: unknown region {part!r} in {key!r}")
+        for region in self.workload.client_split:
+            if region not in known:
+                raise ValueError(f"workload.client_split: unknown region {region!r}")
+        if self.total_nodes == 0:
+            raise ValueError("regions: no region has nodes; give at least one region nodes > 0")
+        if self.kind == "centralized":
+            home = self.hub.region or self.regions[0].name
+            if home not in known:
+                raise ValueError(f"hub.region: unknown region {home!r}")
+            if self.hub.standby and self.hub.standby.region not in known:
+                raise ValueError(f"hub.standby.region: unknown region {self.hub.standby.region!r}")
+            if self.hub.standby and self.hub.standby.region == home:
+                raise ValueError("hub.standby.region: the standby must be in another region than the hub")
+        elif self.hub.region or self.hub.standby:
+            raise ValueError(f"hub: only centralized topologies place a hub (this one is {self.kind})")
+        return self
+
+    # Derived views the deployments use -------------------------------------------------
+    @property
+    def region_names(self) -> list[str]:
+        return [r.name for r in self.regions]
+
+    @property
+    def total_nodes(self) -> int:
+        return sum(r.nodes for r in self.regions)
+
+    @property
+    def total_agents(self) -> int:
+        return self.total_nodes * self.agents_per_node
+
+    @property
+    def home_region(self) -> str:
+        """Where a centralized hub lives (the first region unless ``hub.region`` says otherwise)."""
+        return self.hub.region or self.regions[0].name
+
+    def link_latency_ms(self, src: str, dst: str) -> float:
+        """One-way latency; ``A/B`` applies both ways unless ``B/A`` is also given."""
+        if src == dst:
+            return 0.0
+        if f"{src}/{dst}" in self.latency_ms:
+            return self.latency_ms[f"{src}/{dst}"]
+        return self.latency_ms.get(f"{dst}/{src}", 0.0)
+
+    def client_shares(self) -> dict[str, float]:
+        """Client share per region, normalised; even over all regions when unspecified."""
+        split = self.workload.client_split or {r: 1.0 for r in self.region_names}
+        total = sum(split.values())
+        return {r: split.get(r, 0.0) / total for r in self.region_names}
+
+    def region_pairs(self) -> list[tuple[str, str]]:
+        return list(itertools.permutations(self.region_names, 2))
+
+
+def builtin_names() -> list[str]:
+    return sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml"))
+
+
+def _format_validation(source: str, exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(part) for part in err["loc"]) or "(top level)"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown field (check the spelling; see docs/topologies.md)"
+    elif err["type"] == "missing":
+        msg = "required field is missing"
+    more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
+    return f"{source}: {loc}: {msg}{more}"
+
+
+def parse_topology(data: Any, source: str = "<topology>") -> Topology:
+    """Validate already-parsed YAML data; ``source`` names the file in error messages."""
+    if not isinstance(data, dict):
+        raise TopologyError(f"{source}: expected a mapping of fields at the top level, got {type(data).__name__}")
+    try:
+        return Topology.model_validate(data)
+    except ValidationError as exc:
+        raise TopologyError(_format_validation(source, exc)) from None
+
+
+def load_topology(ref: str | Path) -> Topology:
+    """Load a built-in topology by name, or a YAML file by path."""
+    ref_str = str(ref)
+    path = Path(ref_str)
+    if not path.suffix and (BUILTIN_DIR / f"{ref_str}.yaml").exists():
+        path = BUILTIN_DIR / f"{ref_str}.yaml"
+    if not path.exists():
+        names = ", ".join(builtin_names())
+        raise TopologyError(f"{ref_str}: no such topology file or built-in name (built-ins: {names})")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TopologyError(f"{path}: cannot read: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise TopologyError(f"{path}: YAML syntax error{where}: {problem}") from None
+    return parse_topology(data, str(path))
