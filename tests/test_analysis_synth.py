@@ -1,0 +1,133 @@
+"""Synthetic inputs with answers known by hand, shared by the analysis tests (and tested here)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["T0", "requests_from_bins", "requests_from_availability", "series_from_requests", "avail_frame"]
+
+T0 = 1_000_000.0  # injection time used throughout; bins start on whole seconds
+
+
+def requests_from_bins(
+    bins: Sequence[tuple[int, int, int]],
+    *,
+    start: float,
+    dt: float = 1.0,
+    regions: Sequence[str] = ("us-east", "eu-west"),
+    sessions: int = 20,
+    latency_s: float = 0.1,
+    slow_latency_s: float = 2.0,
+) -> pd.DataFrame:
+    """A request log with, in bin k, bins[k] = (ok, error, timeout) requests ending evenly spread.
+
+    Failed requests take ``slow_latency_s``; ok ones ``latency_s``. Regions and sessions rotate.
+    """
+    rows = []
+    i = 0
+    for k, (ok, err, tmo) in enumerate(bins):
+        outcomes = ["ok"] * ok + ["error"] * err + ["timeout"] * tmo
+        n = len(outcomes)
+        for j, outcome in enumerate(outcomes):
+            end = start + k * dt + (j + 0.5) / n * dt
+            lat = latency_s if outcome == "ok" else slow_latency_s
+            rows.append(
+                {
+                    "ts": end - lat,
+                    "end": end,
+                    "client_region": regions[i % len(regions)],
+                    "session": f"s{i % sessions}",
+                    "outcome": outcome,
+                    "latency_s": lat,
+                    "agent": "a1" if outcome == "ok" else "",
+                    "served_region": regions[0] if outcome == "ok" else "",
+                    "session_ok": 1.0 if outcome == "ok" else np.nan,
+                    "attempts": 1,
+                }
+            )
+            i += 1
+    return pd.DataFrame(rows)
+
+
+def requests_from_availability(
+    post: Sequence[float | None],
+    *,
+    baseline_bins: int = 30,
+    per_bin: int = 100,
+    start: float = T0,
+    **kw,
+) -> pd.DataFrame:
+    """``baseline_bins`` of perfect service before ``start``, then one bin per value of ``post``.
+
+    A value is the bin's availability (rounded to per_bin requests); None is a bin without requests.
+    """
+    bins = [(per_bin, 0, 0)] * baseline_bins
+    for a in post:
+        if a is None:
+            bins.append((0, 0, 0))
+        else:
+            ok = int(round(a * per_bin))
+            bad = per_bin - ok
+            bins.append((ok, bad - bad // 2, bad // 2))
+    return requests_from_bins(bins, start=start - baseline_bins, **kw)
+
+
+def avail_frame(pre: Sequence[float | None], post: Sequence[float | None], *, t0: float = T0) -> pd.DataFrame:
+    """An availability frame (t, availability) with ``pre`` bins before t0 and ``post`` from t0."""
+    values = [np.nan if v is None else v for v in [*pre, *post]]
+    t = t0 - len(pre) + np.arange(len(values), dtype=float)
+    return pd.DataFrame({"t": t, "availability": values})
+
+
+def series_from_requests(
+    requests: pd.DataFrame,
+    *,
+    seed: int = 1,
+    jitter: float = 0.2,
+    reset_at: float | None = None,
+    topology: str = "decentralized",
+) -> pd.DataFrame:
+    """The client counter as an embedded collector would store it: scraped every ~1 s (jittered).
+
+    A series appears at its first increment (as prometheus_client does for labelled children);
+    at ``reset_at`` the load generator restarts and every counter starts again from 0.
+    """
+    rng = np.random.default_rng(seed)
+    lo, hi = float(requests["end"].min()), float(requests["end"].max())
+    scrapes = np.arange(np.floor(lo), np.ceil(hi) + 2.0) + rng.uniform(-jitter, jitter, size=int(np.ceil(hi) - np.floor(lo)) + 2)
+    rows = []
+    for (region, outcome), g in requests.groupby(["client_region", "outcome"]):
+        ends = np.sort(g["end"].to_numpy(dtype=float))
+        for s in scrapes:
+            since = reset_at if reset_at is not None and s >= reset_at else -np.inf
+            value = float(np.sum((ends <= s) & (ends > since)))
+            if value == 0 and not np.any(ends <= s):
+                continue  # not yet exported
+            rows.append(
+                {
+                    "ts": float(s),
+                    "metric": "aftershock_client_requests_total",
+                    "value": value,
+                    "topology": topology,
+                    "client_region": region,
+                    "outcome": outcome,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_requests_from_availability_counts() -> None:
+    df = requests_from_availability([1.0, 0.5, None], baseline_bins=2, per_bin=10)
+    assert len(df) == 2 * 10 + 10 + 10
+    assert set(df["outcome"]) == {"ok", "error", "timeout"}
+    assert df["end"].max() < T0 + 2
+
+
+def test_series_from_requests_is_monotone_between_resets() -> None:
+    df = requests_from_availability([1.0] * 5, baseline_bins=5, per_bin=4)
+    s = series_from_requests(df)
+    for _, g in s.groupby(["client_region", "outcome"]):
+        assert (np.diff(g.sort_values("ts")["value"].to_numpy()) >= 0).all()
