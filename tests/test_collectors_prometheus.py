@@ -245,3 +245,13 @@ def test_collector_protocol_over_prometheus(lab: Lab) -> None:
 def test_materialise_requires_a_selector(lab: Lab) -> None:
     with pytest.raises(CollectorError, match="at least one selector"):
         materialise(_prom_source(lab), MemorySink(), "r", start=0, end=1)
+
+
+def test_require_prometheus_fails_instead_of_skipping_when_required(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("AFTERSHOCK_REQUIRE_PROMETHEUS", "1")
+    with pytest.raises(pytest.fail.Exception, match="AFTERSHOCK_REQUIRE_PROMETHEUS=1"):
+        require_prometheus()
+    monkeypatch.delenv("AFTERSHOCK_REQUIRE_PROMETHEUS")
+    with pytest.raises(pytest.skip.Exception):
+        require_prometheus()
