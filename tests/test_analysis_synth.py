@@ -87,17 +87,21 @@ def series_from_requests(
     *,
     seed: int = 1,
     jitter: float = 0.2,
+    offset: float = 0.0,
     reset_at: float | None = None,
     topology: str = "decentralized",
 ) -> pd.DataFrame:
-    """The client counter as an embedded collector would store it: scraped every ~1 s (jittered).
+    """The client counter as an embedded collector would store it: scraped every ~1 s.
+
+    Scrapes fall at whole seconds + ``offset``, each moved by up to +-``jitter`` seconds.
 
     A series appears at its first increment (as prometheus_client does for labelled children);
     at ``reset_at`` the load generator restarts and every counter starts again from 0.
     """
     rng = np.random.default_rng(seed)
     lo, hi = float(requests["end"].min()), float(requests["end"].max())
-    scrapes = np.arange(np.floor(lo), np.ceil(hi) + 2.0) + rng.uniform(-jitter, jitter, size=int(np.ceil(hi) - np.floor(lo)) + 2)
+    base = np.arange(np.floor(lo), np.ceil(hi) + 2.0) + offset
+    scrapes = base + rng.uniform(-jitter, jitter, size=base.size)
     rows = []
     for (region, outcome), g in requests.groupby(["client_region", "outcome"]):
         ends = np.sort(g["end"].to_numpy(dtype=float))
