@@ -1,0 +1,152 @@
+"""``aftershock runs`` and ``aftershock show ID``: a thin layer over :mod:`store`.
+
+``register(subparsers)`` adds the parsers; each sets ``func(args, settings) -> int``. Errors the user can
+fix are raised as :class:`~aftershock.errors.UserError` subclasses and printed by the main CLI.
+:func:`describe` builds what ``show`` prints; the analysis adds its summary there (see the hook).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from typing import Any, TextIO
+
+from aftershock.settings import Settings
+from store import RunStore, StoreMissing
+from store.errors import RunNotFound
+
+__all__ = ["register", "cmd_runs", "cmd_show", "describe", "format_runs_table"]
+
+_TABLE_COLUMNS = ("run_id", "experiment", "topology", "repeat", "status", "started", "duration")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``runs`` and ``show`` to the main parser's subcommands."""
+    runs = subparsers.add_parser("runs", help="list recorded runs, newest first")
+    runs.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    runs.add_argument("--experiment", help="only runs of this experiment")
+    runs.add_argument("--topology", help="only runs of this topology")
+    runs.set_defaults(func=cmd_runs)
+
+    show = subparsers.add_parser("show", help="details of one run or comparison")
+    show.add_argument("id", metavar="RUN_OR_COMPARISON_ID", help="an id from `aftershock runs` (r-... or c-...)")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.set_defaults(func=cmd_show)
+
+
+def cmd_runs(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    try:
+        store = RunStore.open(settings.store_dir, readonly=True)
+    except StoreMissing:
+        out.write("[]\n" if args.json else f"no runs recorded yet in {settings.store_dir}\n")
+        return 0
+    with store:
+        frame = store.list_runs(experiment=args.experiment, topology=args.topology)
+    rows = [{k: _plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+    if args.json:
+        json.dump(rows, out, indent=2)
+        out.write("\n")
+    else:
+        out.write(format_runs_table(rows) + "\n")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    try:
+        store = RunStore.open(settings.store_dir, readonly=True)
+    except StoreMissing as exc:
+        raise RunNotFound(args.id, settings.store_dir) from exc
+    with store:
+        info = describe(store, args.id)
+    if args.json:
+        json.dump(info, out, indent=2, default=str)
+        out.write("\n")
+    else:
+        out.write(_format_detail(info) + "\n")
+    return 0
+
+
+def describe(store: RunStore, item_id: str) -> dict[str, Any]:
+    """What ``show`` prints for a run (``r-...``) or a comparison (``c-...``).
+
+    Hook for the analysis: add its summary under the ``"analysis"`` key here, so ``show --json`` prints
+    it beside the stored metadata and counts.
+    """
+    if item_id.startswith("c-"):
+        comparison = store.get_comparison(item_id)
+        return {"kind": "comparison", **comparison}
+    run = store.get_run(item_id)
+    return {"kind": "run", **run, "counts": store.run_stats(item_id)}
+
+
+def format_runs_table(rows: list[dict[str, Any]]) -> str:
+    """A fixed-width table of runs (newest first, as given)."""
+    if not rows:
+        return "no runs match"
+    cells = [
+        [
+            str(r["run_id"]),
+            str(r["experiment"]),
+            str(r["topology"]),
+            str(r["repeat"]),
+            str(r["status"]),
+            _when(r["started_at"]),
+            "-" if r["duration_s"] is None else f"{r['duration_s']:.1f}s",
+        ]
+        for r in rows
+    ]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(_TABLE_COLUMNS)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(_TABLE_COLUMNS, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _format_detail(info: dict[str, Any]) -> str:
+    if info["kind"] == "comparison":
+        head = [
+            f"comparison {info['comparison_id']} ({info['kind']}: {info['experiment']})",
+            f"  title: {info['title'] or '-'}",
+            f"  created: {_when(info['created_at'])}",
+            f"  runs: {len(info['runs'])}",
+        ]
+        rows = [
+            {**r, "duration_s": None if r["ended_at"] is None else r["ended_at"] - r["started_at"]}
+            for r in info["runs"]
+        ]
+        return "\n".join(head) + "\n" + format_runs_table(rows)
+    counts = info["counts"]
+    duration = "-" if info["ended_at"] is None else f"{info['ended_at'] - info['started_at']:.1f}s"
+    return "\n".join(
+        [
+            f"run {info['run_id']}: {info['status']}",
+            f"  experiment: {info['experiment']}  topology: {info['topology']}  repeat: {info['repeat']}",
+            f"  comparison: {info['comparison_id'] or '-'}",
+            f"  started: {_when(info['started_at'])}  duration: {duration}",
+            f"  injected: {_when(info['injected_at'])}",
+            f"  series: {counts['series']}  samples: {counts['samples']}  events: {counts['events']}  "
+            f"activities: {counts['activities']}  journal: {'yes' if counts['journal'] else 'no'}",
+            f"  request log: {info['request_log'] or '-'}",
+        ]
+    )
+
+
+def _when(ts: float | None) -> str:
+    if ts is None or (isinstance(ts, float) and math.isnan(ts)):
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+def _plain(value: Any) -> Any:
+    """JSON-friendly scalars: NaN becomes None, numpy numbers become Python numbers."""
+    if value is None:
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
