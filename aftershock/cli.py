@@ -1,0 +1,68 @@
+"""The ``aftershock`` command: argument parsing, progress and exit codes; the work is in the library.
+
+User errors (:class:`aftershock.errors.UserError`) become one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from aftershock import __version__
+from aftershock.errors import UserError
+from aftershock.settings import Settings
+
+__all__ = ["main", "build_parser"]
+
+# Each module adds its subcommands; imported lazily so `aftershock --help` stays fast and a broken
+# optional area never takes the whole command line down.
+_AREAS = ("aftershock.cli_lab", "aftershock.cli_store", "aftershock.cli_run", "aftershock.cli_dashboard",
+          "aftershock.cli_schedule", "aftershock.cli_report")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aftershock",
+        description="Run agent deployments, break them with chaos experiments, measure how they degrade and recover.",
+    )
+    parser.add_argument("--version", action="version", version=f"aftershock {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    import importlib
+
+    for area in _AREAS:
+        try:
+            module = importlib.import_module(area)
+        except ModuleNotFoundError as exc:
+            if exc.name == area:
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, settings: Settings | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    settings = settings or Settings.from_env()
+    func: Callable[[argparse.Namespace, Settings], int] = args.func
+    try:
+        return int(func(args, settings) or 0)
+    except UserError as exc:
+        print(f"aftershock: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print("aftershock: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
