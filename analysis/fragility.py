@@ -77,9 +77,7 @@ def classify_fragility(
     return FRAGILE if gap is not None and gap > tol else DEGRADING
 
 
-def fragility_curves(
-    df: pd.DataFrame, *, harm: str = "harm", tol: float = DEFAULT_TOL
-) -> pd.DataFrame:
+def fragility_curves(df: pd.DataFrame, *, harm: str = "harm", tol: float = DEFAULT_TOL) -> pd.DataFrame:
     """One row per topology: points, first/last harm, rise, chord gap and shape.
 
     ``df`` has columns ``topology``, ``intensity`` and ``harm`` (or ``resilience``, turned into

@@ -86,9 +86,7 @@ def _per_series(df: pd.DataFrame, metric: str):
         yield dict(zip(labels, key, strict=True)), ts, counter_increase(ts, vals)
 
 
-def series_increase_on_grid(
-    df: pd.DataFrame, metric: str, edges: np.ndarray, by: list[str]
-) -> pd.DataFrame:
+def series_increase_on_grid(df: pd.DataFrame, metric: str, edges: np.ndarray, by: list[str]) -> pd.DataFrame:
     """Increase of ``metric`` per bin (between consecutive ``edges``), summed over series per ``by``.
 
     Rows: one per bin and ``by`` combination; columns ``bin`` (index), the ``by`` labels and
