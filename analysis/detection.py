@@ -67,4 +67,4 @@ def time_to_detect(
     is_victim = _column(events, "node").astype(str).isin(found_nodes)
     is_victim |= _column(events, "region").astype(str).isin(found_regions)
     detections = ts[hit & is_victim]
-    return None if detections.empty else float(detections.min() - t0)
+    return None if detections.empty else round(float(detections.min() - t0), 6)
