@@ -14,6 +14,7 @@ import logging
 import sqlite3
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -110,8 +111,7 @@ class RunStore(ArtifactsMixin):
             raise StoreCorrupt(f"cannot open the run store {db}: {exc}") from exc
         try:
             cls._prepare(conn, db, readonly)
-            if not readonly:
-                recover_dead_runs(conn, current_writer().host)
+            recovered = [] if readonly else recover_dead_runs(conn, current_writer().host)
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise StoreCorrupt(
@@ -120,7 +120,7 @@ class RunStore(ArtifactsMixin):
         except BaseException:
             conn.close()
             raise
-        return cls(
+        store = cls(
             store_dir,
             conn,
             readonly=readonly,
@@ -129,6 +129,10 @@ class RunStore(ArtifactsMixin):
             max_buffered=max_buffered,
             max_chunk=max_chunk,
         )
+        for run_id in recovered:  # fold the dead writer's staged samples into chunks
+            with store._tx() as tx:
+                store._buffer.compact(tx, run_id)
+        return store
 
     @staticmethod
     def _prepare(conn: sqlite3.Connection, db: Path, readonly: bool) -> None:
@@ -267,7 +271,7 @@ class RunStore(ArtifactsMixin):
             )
         self._require_run(run_id)
         with self._tx() as conn:
-            self._buffer.flush(conn, [run_id])
+            self._buffer.flush(conn, [run_id], compact=True)
             conn.execute("UPDATE runs SET status = ?, ended_at = ? WHERE id = ?", (status, self._clock(), run_id))
             if summary is not None:
                 conn.execute("UPDATE runs SET summary = ? WHERE id = ?", (records.dumps(summary), run_id))
@@ -466,6 +470,11 @@ class RunStore(ArtifactsMixin):
                         problems.append(f"chunk {chunk_id} of run {run_id}: sample count does not match")
                 except CodecError as exc:
                     problems.append(f"chunk {chunk_id} of run {run_id}: {exc}")
+            for row_id, run_id, sids, data in self._conn.execute("SELECT id, run_id, sids, data FROM staging"):
+                try:
+                    series.decode_staging(sids, data)
+                except (CodecError, ValueError, zlib.error) as exc:
+                    problems.append(f"staging row {row_id} of run {run_id}: {exc}")
             for (status,) in self._conn.execute("SELECT DISTINCT status FROM runs"):
                 if status not in records.RUN_STATUSES:
                     problems.append(f"unknown run status {status!r}")

@@ -104,6 +104,16 @@ _V2 = (
         detail TEXT NOT NULL DEFAULT '{}',
         PRIMARY KEY (run_id, idx)
     ) WITHOUT ROWID""",
+    """CREATE TABLE staging (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        n INTEGER NOT NULL,
+        t_min INTEGER NOT NULL,
+        t_max INTEGER NOT NULL,
+        sids BLOB NOT NULL,
+        data BLOB NOT NULL
+    )""",
+    "CREATE INDEX staging_by_run ON staging(run_id, id)",
     """CREATE TABLE machine_load (
         run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
         ts REAL NOT NULL,
@@ -125,7 +135,7 @@ _V2 = (
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, comparisons, series chunks, events", _V1),
-    Migration(2, "comparison kind/meta, run meta, journals, timelines, machine load, request aggregates", _V2),
+    Migration(2, "comparison kind/meta, run meta, staging, journals, timelines, machine load, request aggregates", _V2),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

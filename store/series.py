@@ -2,10 +2,13 @@
 
 Why chunks: one row per sample would cost ~40 bytes and a million rows to read; one compressed blob per
 (run, series, stretch of time) costs ~1-2 bytes a sample and a few hundred rows per million samples.
-A writer flushes every couple of seconds, so each flush makes small chunks; to keep the chunk count (and
-so the load time) low while a run is still going, small neighbouring chunks of a series are merged when
-they reach similar sizes (size-tiered, like a binary counter), until a chunk holds ``max_chunk`` samples
-and is left alone. Each sample is re-encoded O(log max_chunk) times at most.
+
+Why a staging table: a live writer flushes every couple of seconds, i.e. a couple of samples per series;
+encoding 300 tiny chunks per flush costs far more than the samples are worth. So each flush writes one
+staging row holding every sample of the flush (series ids + one encoded chunk, sorted by series), and
+every ``compact_rows`` flushes (or on ``finish_run``, or when a flush is big) the staging rows are folded
+into per-series chunks, topping up each series' last chunk to ``max_chunk`` samples. Readers decode both,
+so flushed data is visible at once and a killed writer's staged samples are still readable.
 """
 
 from __future__ import annotations
@@ -13,15 +16,22 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from .codec import decode_chunk, encode_chunk
 
-__all__ = ["SeriesBuffer", "load_series", "list_metrics", "series_stats", "labels_key", "RESERVED_COLUMNS"]
+__all__ = [
+    "SeriesBuffer",
+    "load_series",
+    "list_metrics",
+    "series_stats",
+    "decode_staging",
+    "RESERVED_COLUMNS",
+]
 
 LOGGER = logging.getLogger("aftershock.store")
 
@@ -29,26 +39,16 @@ LOGGER = logging.getLogger("aftershock.store")
 RESERVED_COLUMNS = ("ts", "metric", "value")
 
 LabelsKey = tuple[tuple[str, str], ...]
+Batch = tuple[np.ndarray, np.ndarray, np.ndarray]  # series ids, ts ms, values; grouped by series id
 
 
-def labels_key(labels: Mapping[str, str] | None) -> LabelsKey:
-    """The canonical identity of a label set: its items sorted by key."""
-    return tuple(sorted((str(k), str(v)) for k, v in labels.items())) if labels else ()
-
-
-@dataclass
-class _Chunk:
-    rowid: int
-    n: int
-
-
-@dataclass
-class _SeriesState:
-    series_id: int
-    next_seq: int
-    ts: list[float] = field(default_factory=list)
-    values: list[float] = field(default_factory=list)
-    open_chunks: list[_Chunk] = field(default_factory=list)  # not yet full, may still be merged
+def decode_staging(sids_blob: bytes, data: bytes) -> Batch:
+    """One staging row back into (series ids, ts ms, values)."""
+    sids = np.frombuffer(zlib.decompress(sids_blob), dtype="<i8")
+    ts, values = decode_chunk(data)
+    if sids.shape != ts.shape:
+        raise ValueError("staging row: series ids and samples differ in length")
+    return sids, ts, values
 
 
 class SeriesBuffer:
@@ -57,11 +57,13 @@ class SeriesBuffer:
     Not thread-safe on its own: the store calls it under its lock.
     """
 
-    def __init__(self, *, max_chunk: int = 8192) -> None:
+    def __init__(self, *, max_chunk: int = 8192, compact_rows: int = 64, direct_per_series: int = 256) -> None:
         self.max_chunk = max_chunk
+        self.compact_rows = compact_rows
+        self.direct_per_series = direct_per_series
         self._pending: dict[str, dict[tuple[str, LabelsKey], tuple[list[float], list[float]]]] = {}
-        self._state: dict[tuple[str, str, LabelsKey], _SeriesState] = {}
         self._series_ids: dict[tuple[str, LabelsKey], int] = {}
+        self._staged_rows: dict[str, int] = {}
         self.pending = 0
 
     def add(self, run_id: str, samples: Iterable[tuple[float, str, Mapping[str, str], float]]) -> int:
@@ -80,28 +82,83 @@ class SeriesBuffer:
         return count
 
     def forget_run(self, run_id: str) -> None:
-        """Drop the bookkeeping of a finished run (its data is already flushed)."""
+        """Drop the bookkeeping of a finished run (its data is already written)."""
         self._pending.pop(run_id, None)
-        for key in [k for k in self._state if k[0] == run_id]:
-            del self._state[key]
+        self._staged_rows.pop(run_id, None)
 
-    def flush(self, conn: sqlite3.Connection, run_ids: Sequence[str] | None = None) -> int:
-        """Write buffered samples as chunks inside the caller's transaction; return samples written."""
+    def flush(self, conn: sqlite3.Connection, run_ids: Sequence[str] | None = None, *, compact: bool = False) -> int:
+        """Write buffered samples inside the caller's transaction; return samples written."""
         written = 0
         for run_id in list(self._pending) if run_ids is None else list(run_ids):
-            run = self._pending.pop(run_id, None)
-            if not run:
-                continue
-            for (name, lkey), (ts_list, value_list) in run.items():
-                state = self._series_state(conn, run_id, name, lkey)
-                written += self._write(conn, run_id, state, ts_list, value_list)
-                self.pending -= len(ts_list)
+            batch, n_series = self._take(conn, run_id)
+            written += batch[0].shape[0]
+            staged = self._staged_rows.get(run_id)
+            if staged is None:
+                (staged,) = conn.execute("SELECT COUNT(*) FROM staging WHERE run_id = ?", (run_id,)).fetchone()
+            big = batch[0].shape[0] >= self.direct_per_series * max(n_series, 1)
+            if compact or big or staged + 1 >= self.compact_rows:
+                self.compact(conn, run_id, extra=batch)
+            elif batch[0].shape[0]:
+                sids, ts, values = batch
+                conn.execute(
+                    "INSERT INTO staging(run_id, n, t_min, t_max, sids, data) VALUES (?,?,?,?,?,?)",
+                    (
+                        run_id,
+                        int(ts.shape[0]),
+                        int(ts.min()),
+                        int(ts.max()),
+                        zlib.compress(sids.astype("<i8").tobytes(), 6),
+                        encode_chunk(ts, values),
+                    ),
+                )
+                self._staged_rows[run_id] = staged + 1
         return written
 
-    def _series_state(self, conn: sqlite3.Connection, run_id: str, name: str, lkey: LabelsKey) -> _SeriesState:
-        state = self._state.get((run_id, name, lkey))
-        if state is not None:
-            return state
+    def compact(self, conn: sqlite3.Connection, run_id: str, extra: Batch | None = None) -> None:
+        """Fold the run's staging rows (and ``extra``) into per-series chunks."""
+        rows = conn.execute("SELECT id, sids, data FROM staging WHERE run_id = ? ORDER BY id", (run_id,)).fetchall()
+        parts = [decode_staging(sids, data) for _id, sids, data in rows]
+        if extra is not None:
+            parts.append(extra)
+        if rows:
+            conn.execute("DELETE FROM staging WHERE run_id = ? AND id <= ?", (run_id, rows[-1][0]))
+        self._staged_rows[run_id] = 0
+        if not parts:
+            return
+        sids = np.concatenate([p[0] for p in parts])
+        if not sids.shape[0]:
+            return
+        ts = np.concatenate([p[1] for p in parts])
+        values = np.concatenate([p[2] for p in parts])
+        order = np.argsort(sids, kind="stable")
+        sids, ts, values = sids[order], ts[order], values[order]
+        bounds = np.flatnonzero(np.diff(sids)) + 1
+        for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, sids.shape[0]], strict=True):
+            self._append_chunks(conn, run_id, int(sids[lo]), ts[lo:hi], values[lo:hi])
+
+    def _take(self, conn: sqlite3.Connection, run_id: str) -> tuple[Batch, int]:
+        run = self._pending.pop(run_id, None) or {}
+        sid_parts, ts_parts, v_parts = [], [], []
+        for (name, lkey), (ts_list, value_list) in run.items():
+            self.pending -= len(ts_list)
+            ts_s = np.asarray(ts_list, dtype=np.float64)
+            vals = np.asarray(value_list, dtype=np.float64)
+            good = np.isfinite(ts_s)
+            if not good.all():
+                LOGGER.warning("run %s: dropped %d samples with a non-finite timestamp", run_id, int((~good).sum()))
+                ts_s, vals = ts_s[good], vals[good]
+            sid = self._series_id(conn, name, lkey)
+            sid_parts.append(np.full(ts_s.shape[0], sid, dtype=np.int64))
+            ts_parts.append(np.round(ts_s * 1000.0).astype(np.int64))
+            v_parts.append(vals)
+        if not sid_parts:
+            empty = np.empty(0, dtype=np.int64)
+            return (empty, empty, np.empty(0, dtype=np.float64)), 0
+        sids = np.concatenate(sid_parts)
+        order = np.argsort(sids, kind="stable")
+        return (sids[order], np.concatenate(ts_parts)[order], np.concatenate(v_parts)[order]), len(sid_parts)
+
+    def _series_id(self, conn: sqlite3.Connection, name: str, lkey: LabelsKey) -> int:
         sid = self._series_ids.get((name, lkey))
         if sid is None:
             labels_json = json.dumps(dict(lkey), sort_keys=True, separators=(",", ":"))
@@ -110,80 +167,38 @@ class SeriesBuffer:
                 0
             ]
             self._series_ids[(name, lkey)] = sid
-        (next_seq,) = conn.execute(
-            "SELECT COALESCE(MAX(seq + n), 0) FROM chunks WHERE run_id = ? AND series_id = ?", (run_id, sid)
-        ).fetchone()
-        state = self._state[(run_id, name, lkey)] = _SeriesState(series_id=sid, next_seq=int(next_seq))
-        return state
+        return sid
 
-    def _write(
-        self, conn: sqlite3.Connection, run_id: str, state: _SeriesState, ts: list[float], values: list[float]
-    ) -> int:
-        ts_s = np.asarray(ts, dtype=np.float64)
-        vals = np.asarray(values, dtype=np.float64)
-        good = np.isfinite(ts_s)
-        if not good.all():
-            LOGGER.warning("run %s: dropped %d samples with a non-finite timestamp", run_id, int((~good).sum()))
-            ts_s, vals = ts_s[good], vals[good]
-        ts_ms = np.round(ts_s * 1000.0).astype(np.int64)
-        for start in range(0, ts_ms.shape[0], self.max_chunk):
-            piece_ts = ts_ms[start : start + self.max_chunk]
-            piece_v = vals[start : start + self.max_chunk]
-            cur = conn.execute(
+    def _append_chunks(
+        self, conn: sqlite3.Connection, run_id: str, sid: int, ts: np.ndarray, values: np.ndarray
+    ) -> None:
+        """Top up the series' last chunk to ``max_chunk`` samples, then add full chunks and a remainder."""
+        last = conn.execute(
+            "SELECT id, seq, n, data FROM chunks WHERE run_id = ? AND series_id = ? ORDER BY seq DESC LIMIT 1",
+            (run_id, sid),
+        ).fetchone()
+        next_seq = 0 if last is None else last[1] + last[2]
+        if last is not None and last[2] < self.max_chunk:
+            old_ts, old_values = decode_chunk(last[3])
+            ts, values = np.concatenate((old_ts, ts)), np.concatenate((old_values, values))
+            conn.execute("DELETE FROM chunks WHERE id = ?", (last[0],))
+            next_seq = last[1]
+        for start in range(0, ts.shape[0], self.max_chunk):
+            piece_ts = ts[start : start + self.max_chunk]
+            piece_v = values[start : start + self.max_chunk]
+            conn.execute(
                 "INSERT INTO chunks(run_id, series_id, seq, n, t_min, t_max, data) VALUES (?,?,?,?,?,?,?)",
                 (
                     run_id,
-                    state.series_id,
-                    state.next_seq,
+                    sid,
+                    next_seq,
                     int(piece_ts.shape[0]),
                     int(piece_ts.min()),
                     int(piece_ts.max()),
                     encode_chunk(piece_ts, piece_v),
                 ),
             )
-            state.next_seq += int(piece_ts.shape[0])
-            state.open_chunks.append(_Chunk(int(cur.lastrowid), int(piece_ts.shape[0])))
-            self._merge(conn, state)
-        return int(ts_ms.shape[0])
-
-    def _merge(self, conn: sqlite3.Connection, state: _SeriesState) -> None:
-        stack = state.open_chunks
-        while stack:
-            top = stack[-1]
-            if top.n >= self.max_chunk:
-                stack.clear()
-                return
-            if len(stack) < 2 or top.n * 2 < stack[-2].n:
-                return
-            below = stack[-2]
-            if below.n + top.n > self.max_chunk:
-                del stack[:-1]  # the one below is as full as it will get
-                return
-            rows = dict(conn.execute("SELECT id, data FROM chunks WHERE id IN (?, ?)", (below.rowid, top.rowid)))
-            t1, v1 = decode_chunk(rows[below.rowid])
-            t2, v2 = decode_chunk(rows[top.rowid])
-            ts_ms, vals = np.concatenate((t1, t2)), np.concatenate((v1, v2))
-            conn.execute(
-                "UPDATE chunks SET n = ?, t_min = ?, t_max = ?, data = ? WHERE id = ?",
-                (int(ts_ms.shape[0]), int(ts_ms.min()), int(ts_ms.max()), encode_chunk(ts_ms, vals), below.rowid),
-            )
-            conn.execute("DELETE FROM chunks WHERE id = ?", (top.rowid,))
-            below.n += top.n
-            stack.pop()
-
-
-def _where(run_id: str, metrics: Sequence[str] | None, start_ms: int | None, end_ms: int | None):
-    clauses, params = ["c.run_id = ?"], [run_id]
-    if metrics is not None:
-        clauses.append(f"s.metric IN ({','.join('?' * len(metrics))})")
-        params.extend(metrics)
-    if start_ms is not None:
-        clauses.append("c.t_max >= ?")
-        params.append(start_ms)
-    if end_ms is not None:
-        clauses.append("c.t_min <= ?")
-        params.append(end_ms)
-    return " AND ".join(clauses), params
+            next_seq += int(piece_ts.shape[0])
 
 
 def _empty_frame() -> pd.DataFrame:
@@ -194,6 +209,30 @@ def _empty_frame() -> pd.DataFrame:
             "value": pd.Series([], dtype="float64"),
         }
     )
+
+
+def _staged(conn: sqlite3.Connection, run_id: str, start_ms: int | None, end_ms: int | None) -> Batch | None:
+    sql, params = "SELECT sids, data FROM staging WHERE run_id = ?", [run_id]
+    if start_ms is not None:
+        sql += " AND t_max >= ?"
+        params.append(start_ms)
+    if end_ms is not None:
+        sql += " AND t_min <= ?"
+        params.append(end_ms)
+    parts = [decode_staging(sids, data) for sids, data in conn.execute(sql + " ORDER BY id", params)]
+    if not parts:
+        return None
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
+
+
+def _series_meta(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+    ids = sorted(set(ids))
+    meta: dict[int, tuple[str, str]] = {}
+    for lo in range(0, len(ids), 500):
+        part = ids[lo : lo + 500]
+        sql = f"SELECT id, metric, labels FROM series WHERE id IN ({','.join('?' * len(part))})"
+        meta.update({sid: (metric, labels) for sid, metric, labels in conn.execute(sql, part)})
+    return meta
 
 
 def load_series(
@@ -212,49 +251,71 @@ def load_series(
         return _empty_frame()
     start_ms = None if start is None else int(np.floor(start * 1000.0))
     end_ms = None if end is None else int(np.ceil(end * 1000.0))
-    where, params = _where(run_id, None if metrics is None else list(metrics), start_ms, end_ms)
+    clauses, params = ["c.run_id = ?"], [run_id]
+    if metrics is not None:
+        clauses.append(f"c.series_id IN (SELECT id FROM series WHERE metric IN ({','.join('?' * len(metrics))}))")
+        params.extend(metrics)
+    if start_ms is not None:
+        clauses.append("c.t_max >= ?")
+        params.append(start_ms)
+    if end_ms is not None:
+        clauses.append("c.t_min <= ?")
+        params.append(end_ms)
     rows = conn.execute(
-        f"SELECT c.series_id, c.n, c.data FROM chunks c JOIN series s ON s.id = c.series_id "
-        f"WHERE {where} ORDER BY c.series_id, c.seq",
+        f"SELECT c.series_id, c.n, c.data FROM chunks c WHERE {' AND '.join(clauses)} ORDER BY c.series_id, c.seq",
         params,
     ).fetchall()
-    if not rows:
+    staged = _staged(conn, run_id, start_ms, end_ms)
+    sid_parts, ts_parts, v_parts = [], [], []
+    if rows:
+        sid_parts.append(
+            np.repeat(
+                np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+                np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows)),
+            )
+        )
+        for _sid, _n, data in rows:
+            t, v = decode_chunk(data)
+            ts_parts.append(t)
+            v_parts.append(v)
+    if staged is not None:
+        sid_parts.append(staged[0])
+        ts_parts.append(staged[1])
+        v_parts.append(staged[2])
+    if not sid_parts:
         return _empty_frame()
-    meta = conn.execute(
-        f"SELECT DISTINCT s.id, s.metric, s.labels FROM chunks c JOIN series s ON s.id = c.series_id WHERE {where}",
-        params,
-    ).fetchall()
-    pos = {sid: i for i, (sid, _m, _l) in enumerate(meta)}
-    ts_parts, v_parts = [], []
-    for _sid, _n, data in rows:
-        t, v = decode_chunk(data)
-        ts_parts.append(t)
-        v_parts.append(v)
+    sids = np.concatenate(sid_parts)
     ts_ms = np.concatenate(ts_parts)
     values = np.concatenate(v_parts)
-    sidx = np.repeat(
-        np.fromiter((pos[r[0]] for r in rows), dtype=np.int32, count=len(rows)),
-        np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows)),
-    )
+    ids = np.unique(sids)
+    meta = _series_meta(conn, ids.tolist())
+    keep = np.ones(sids.shape[0], dtype=bool)
+    if metrics is not None:
+        wanted = set(metrics)
+        ids = np.array([i for i in ids.tolist() if meta[i][0] in wanted], dtype=np.int64)
+        keep &= np.isin(sids, ids)
+    if start_ms is not None:
+        keep &= ts_ms >= start_ms
+    if end_ms is not None:
+        keep &= ts_ms <= end_ms
+    if not keep.all():
+        sids, ts_ms, values = sids[keep], ts_ms[keep], values[keep]
+    sidx = np.searchsorted(ids, sids).astype(np.int32)
+    if staged is not None and sidx.shape[0] > 1:
+        order = np.argsort(sidx, kind="stable")
+        sidx, ts_ms, values = sidx[order], ts_ms[order], values[order]
     if ts_ms.shape[0] > 1:
         back = (np.diff(ts_ms) < 0) & (sidx[1:] == sidx[:-1])
         if back.any():
             order = np.lexsort((ts_ms, sidx))
             ts_ms, values, sidx = ts_ms[order], values[order], sidx[order]
-    if start_ms is not None or end_ms is not None:
-        keep = np.ones(ts_ms.shape[0], dtype=bool)
-        if start_ms is not None:
-            keep &= ts_ms >= start_ms
-        if end_ms is not None:
-            keep &= ts_ms <= end_ms
-        if not keep.all():
-            ts_ms, values, sidx = ts_ms[keep], values[keep], sidx[keep]
+    series_rows = [meta[i] for i in ids.tolist()]
     columns: dict[str, object] = {
         "ts": ts_ms / 1000.0,
-        "metric": _categorical([m for _s, m, _l in meta], sidx),
+        "metric": _categorical([m for m, _l in series_rows], sidx),
         "value": values,
     }
-    label_sets = [json.loads(labels) for _s, _m, labels in meta]
+    label_sets = [json.loads(labels) for _m, labels in series_rows]
     for key in sorted({k for labels in label_sets for k in labels}):
         name = f"label_{key}" if key in RESERVED_COLUMNS else key
         columns[name] = _categorical([labels.get(key) for labels in label_sets], sidx)
@@ -269,21 +330,35 @@ def _categorical(per_series: list[str | None], sidx: np.ndarray) -> pd.Categoric
     return pd.Categorical.from_codes(codes[sidx], categories=categories)
 
 
+def _run_series(conn: sqlite3.Connection, run_id: str) -> tuple[set[int], int]:
+    """Series ids and sample count of the run, chunks and staging together."""
+    ids = {r[0] for r in conn.execute("SELECT DISTINCT series_id FROM chunks WHERE run_id = ?", (run_id,))}
+    staged = 0
+    for sids_blob, n in conn.execute("SELECT sids, n FROM staging WHERE run_id = ?", (run_id,)):
+        ids.update(np.unique(np.frombuffer(zlib.decompress(sids_blob), dtype="<i8")).tolist())
+        staged += n
+    return ids, staged
+
+
 def list_metrics(conn: sqlite3.Connection, run_id: str) -> list[str]:
     """Metric names with at least one flushed sample in the run, sorted."""
-    rows = conn.execute(
-        "SELECT DISTINCT s.metric FROM chunks c JOIN series s ON s.id = c.series_id WHERE c.run_id = ? "
-        "ORDER BY s.metric",
-        (run_id,),
-    ).fetchall()
-    return [r[0] for r in rows]
+    ids, _staged_n = _run_series(conn, run_id)
+    return sorted({metric for metric, _labels in _series_meta(conn, ids).values()})
 
 
 def series_stats(conn: sqlite3.Connection, run_id: str) -> dict[str, int]:
     """Series, samples, chunks and encoded bytes of one run (for ``aftershock show`` and sizing)."""
-    series, samples, chunks, size = conn.execute(
-        "SELECT COUNT(DISTINCT series_id), COALESCE(SUM(n), 0), COUNT(*), COALESCE(SUM(LENGTH(data)), 0) "
-        "FROM chunks WHERE run_id = ?",
+    samples, chunks, size = conn.execute(
+        "SELECT COALESCE(SUM(n), 0), COUNT(*), COALESCE(SUM(LENGTH(data)), 0) FROM chunks WHERE run_id = ?",
         (run_id,),
     ).fetchone()
-    return {"series": int(series), "samples": int(samples), "chunks": int(chunks), "encoded_bytes": int(size)}
+    (staged_size,) = conn.execute(
+        "SELECT COALESCE(SUM(LENGTH(data) + LENGTH(sids)), 0) FROM staging WHERE run_id = ?", (run_id,)
+    ).fetchone()
+    ids, staged = _run_series(conn, run_id)
+    return {
+        "series": len(ids),
+        "samples": int(samples) + staged,
+        "chunks": int(chunks),
+        "encoded_bytes": int(size) + int(staged_size),
+    }
