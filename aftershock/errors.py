@@ -18,6 +18,7 @@ __all__ = [
     "ExperimentError",
     "ReportError",
     "ScheduleError",
+    "AnalysisError",
 ]
 
 
@@ -61,3 +62,7 @@ class ReportError(UserError):
 
 class ScheduleError(UserError):
     """A schedule is invalid (bad cron expression, unknown experiment, duplicate name)."""
+
+
+class AnalysisError(UserError):
+    """The data of a run cannot be analysed (no requests, no injection time, bad parameters)."""
