@@ -266,41 +266,44 @@ def load_series(
         params,
     ).fetchall()
     staged = _staged(conn, run_id, start_ms, end_ms)
-    sid_parts, ts_parts, v_parts = [], [], []
+    if not rows and staged is None:
+        return _empty_frame()
+    id_set = {r[0] for r in rows}
+    if staged is not None:
+        id_set.update(np.unique(staged[0]).tolist())
+    ids = np.array(sorted(id_set), dtype=np.int64)
+    sidx_parts, ts_parts, v_parts = [], [], []
     if rows:
-        sid_parts.append(
-            np.repeat(
-                np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
-                np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows)),
-            )
-        )
+        row_sids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        row_ns = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+        sidx_parts.append(np.repeat(np.searchsorted(ids, row_sids).astype(np.int32), row_ns))
         for _sid, _n, data in rows:
             t, v = decode_chunk(data)
             ts_parts.append(t)
             v_parts.append(v)
     if staged is not None:
-        sid_parts.append(staged[0])
+        sidx_parts.append(np.searchsorted(ids, staged[0]).astype(np.int32))
         ts_parts.append(staged[1])
         v_parts.append(staged[2])
-    if not sid_parts:
-        return _empty_frame()
-    sids = np.concatenate(sid_parts)
+    sidx = np.concatenate(sidx_parts)
     ts_ms = np.concatenate(ts_parts)
     values = np.concatenate(v_parts)
-    ids = np.unique(sids)
     meta = _series_meta(conn, ids.tolist())
-    keep = np.ones(sids.shape[0], dtype=bool)
+    keep = None
     if metrics is not None:
         wanted = set(metrics)
-        ids = np.array([i for i in ids.tolist() if meta[i][0] in wanted], dtype=np.int64)
-        keep &= np.isin(sids, ids)
-    if start_ms is not None:
-        keep &= ts_ms >= start_ms
-    if end_ms is not None:
-        keep &= ts_ms <= end_ms
-    if not keep.all():
-        sids, ts_ms, values = sids[keep], ts_ms[keep], values[keep]
-    sidx = np.searchsorted(ids, sids).astype(np.int32)
+        allowed = np.array([meta[i][0] in wanted for i in ids.tolist()], dtype=bool)
+        if not allowed.all():
+            keep = allowed[sidx]
+            remap = (np.cumsum(allowed) - 1).astype(np.int32)
+            sidx = remap[sidx]
+            ids = ids[allowed]
+    for bound, above in ((start_ms, True), (end_ms, False)):
+        if bound is not None:
+            inside = ts_ms >= bound if above else ts_ms <= bound
+            keep = inside if keep is None else keep & inside
+    if keep is not None and not keep.all():
+        sidx, ts_ms, values = sidx[keep], ts_ms[keep], values[keep]
     if staged is not None and sidx.shape[0] > 1:
         order = np.argsort(sidx, kind="stable")
         sidx, ts_ms, values = sidx[order], ts_ms[order], values[order]
