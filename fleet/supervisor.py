@@ -34,8 +34,8 @@ __all__ = ["Supervisor", "NodeRecord", "main"]
 
 log = logging.getLogger("aftershock.fleet.supervisor")
 
-READY_TIMEOUT_S = 30.0
-CONVERGE_TIMEOUT_S = 60.0
+READY_TIMEOUT_S = 120.0
+CONVERGE_TIMEOUT_S = 120.0
 STOP_GRACE_S = 3.0
 
 

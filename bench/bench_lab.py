@@ -1,0 +1,128 @@
+"""Find the largest lab this machine holds at >= 99% success in steady state.
+
+    .venv/bin/python bench/bench_lab.py [--ladder default|quick] [--measure-s 15]
+
+For each rung (regions x nodes x agents, tasks/s) it starts a decentralized lab, warms up, measures the
+request log's success ratio and achieved rate over a window, and the CPU (cores) and memory (RSS) of every
+lab process; it stops at the first rung below 99% or that fails to start. Prints a Markdown table.
+Not a test: run on demand, report with the machine it ran on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from aftershock.errors import AftershockError  # noqa: E402
+from aftershock.settings import Settings  # noqa: E402
+from fleet.lab import lab_down, lab_up  # noqa: E402
+from fleet.topology import Topology  # noqa: E402
+from tests.labutil import availability, lab_pids, requests_between, wait_for_requests_until  # noqa: E402
+
+LADDERS = {
+    "quick": [(3, 3, 3, 40), (5, 4, 5, 100)],
+    "default": [(3, 3, 3, 40), (5, 4, 5, 100), (10, 5, 5, 250), (10, 5, 10, 500), (10, 10, 10, 500)],
+}
+
+
+def topology(regions: int, nodes: int, agents: int, rate: float) -> Topology:
+    names = [f"r{i}" for i in range(regions)]
+    return Topology.model_validate({
+        "name": f"bench-{regions}x{nodes}x{agents}", "kind": "decentralized",
+        "regions": [{"name": n, "nodes": nodes} for n in names],
+        "agents_per_node": agents, "agent_concurrency": 2,
+        "latency_ms": {f"{a}/{b}": 20 for i, a in enumerate(names) for b in names[i + 1:]},
+        "workload": {"tasks_per_s": rate, "sessions": max(300, int(rate * 8))},
+        "membership": {"preset": "lab"}, "replication": 2,
+    })
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            t = psutil.Process(pid).cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def rss_bytes(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            total += psutil.Process(pid).memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def measure(settings: Settings, rung: tuple[int, int, int, float], warmup_s: float, measure_s: float) -> dict:
+    regions, nodes, agents, rate = rung
+    topo = topology(*rung)
+    started = time.monotonic()
+    status = lab_up(settings, topo, name=f"bench-{regions}-{nodes}-{agents}", timeout_s=600)
+    up_s = time.monotonic() - started
+    try:
+        time.sleep(warmup_s)
+        pids = lab_pids(status)
+        cpu0, t0 = cpu_seconds(pids), time.time()
+        time.sleep(measure_s)
+        cpu1, t1 = cpu_seconds(pids), time.time()
+        rss = rss_bytes(pids)
+        wait_for_requests_until(status["request_log"], t1, timeout_s=30)
+        rows = requests_between(status["request_log"], t0, t1)
+    finally:
+        lab_down(settings, status["name"])
+    n_agents = regions * nodes * agents
+    return {
+        "regions": regions, "nodes": regions * nodes, "agents": n_agents, "target_rate": rate,
+        "achieved_rate": len(rows) / (t1 - t0), "success": availability(rows), "up_s": up_s,
+        "cores": (cpu1 - cpu0) / (t1 - t0), "cpu_ms_per_agent_s": 1000 * (cpu1 - cpu0) / (t1 - t0) / n_agents,
+        "rss_mib": rss / 2**20, "rss_mib_per_agent": rss / 2**20 / n_agents,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ladder", choices=sorted(LADDERS), default="default")
+    parser.add_argument("--warmup-s", type=float, default=5.0)
+    parser.add_argument("--measure-s", type=float, default=15.0)
+    args = parser.parse_args()
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    print(f"machine: {os.cpu_count()} cores, {cpu}, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
+          f"Python {platform.python_version()}")
+    print(f"command: {' '.join(sys.argv)}\n")
+    print("| regions | nodes | agents | tasks/s asked | tasks/s served | success | lab up (s) | CPU (cores) "
+          "| CPU ms per agent-second | RSS (MiB) | RSS per agent (MiB) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as home:
+        settings = Settings(home=Path(home)).ensure()
+        for rung in LADDERS[args.ladder]:
+            try:
+                r = measure(settings, rung, args.warmup_s, args.measure_s)
+            except (AftershockError, TimeoutError, AssertionError) as exc:
+                print(f"| {rung[0]} | {rung[0] * rung[1]} | {rung[0] * rung[1] * rung[2]} | {rung[3]} | "
+                      f"failed to start or serve: {exc} |")
+                break
+            print(f"| {r['regions']} | {r['nodes']} | {r['agents']} | {r['target_rate']:.0f} | "
+                  f"{r['achieved_rate']:.0f} | {100 * r['success']:.2f}% | {r['up_s']:.1f} | {r['cores']:.2f} | "
+                  f"{r['cpu_ms_per_agent_s']:.2f} | {r['rss_mib']:.0f} | {r['rss_mib_per_agent']:.1f} |", flush=True)
+            if r["success"] < 0.99:
+                break
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
