@@ -103,8 +103,13 @@ def lab_up(
     name: str | None = None,
     seed: int = 1,
     timeout_s: float = UP_TIMEOUT_S,
+    owner_pid: int | None = None,
 ) -> dict[str, Any]:
-    """Start a lab and return its status once every agent serves and membership has converged."""
+    """Start a lab and return its status once every agent serves and membership has converged.
+
+    With ``owner_pid`` the lab stops by itself when that process is gone (runs own their labs this way,
+    so even a ``kill -9`` of the runner leaves no lab behind); without it the lab runs until ``lab_down``.
+    """
     topo = topology if isinstance(topology, Topology) else load_topology(topology)
     name = name or f"{topo.name.lower()[:24].strip('-_.')}-{secrets.token_hex(2)}"
     name = re.sub(r"[^a-z0-9-]", "-", name.lower()) if not LAB_NAME_RE.match(name) else name
@@ -124,7 +129,8 @@ def lab_up(
     (lab_dir / "topology.json").write_text(topo.model_dump_json(indent=1))
     with open(lab_dir / "supervisor.log", "ab") as log_fh:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "fleet.supervisor", "--lab-dir", str(lab_dir), "--name", name, "--seed", str(seed)],
+            [sys.executable, "-m", "fleet.supervisor", "--lab-dir", str(lab_dir), "--name", name, "--seed", str(seed),
+             *(["--owner-pid", str(owner_pid)] if owner_pid else [])],
             stdin=subprocess.DEVNULL,
             stdout=log_fh,
             stderr=log_fh,

@@ -101,7 +101,7 @@ def token_middleware(token: str, protected_prefixes: tuple[str, ...]):
 
 async def start_site(app: web.Application, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, int]:
     """Serve ``app`` on ``host:port`` (port 0: any free port) and return the runner and bound port."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()

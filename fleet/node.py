@@ -207,6 +207,9 @@ class NodeHost:
     async def _replace(self, dead: Member) -> None:
         await asyncio.sleep(float(self.cfg["restart_delay_s"]))
         assert self.swim is not None
+        if self.swim.members.get(dead.name, dead).state != "dead":
+            self._spawned.discard(dead.name)  # it refuted the suspicion meanwhile: nothing to replace
+            return
         live = [m for m in self.swim.alive() if m.state == "alive"]
         by_region: dict[str, int] = {}
         for m in live:

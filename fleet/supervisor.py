@@ -27,6 +27,7 @@ from aiohttp import web
 from fleet.events import EventLog
 from fleet.net import start_site, token_middleware
 from fleet.netlink import EgressProxy, LinkTable
+from fleet.plan import plan_nodes
 from fleet.proc import READY_PREFIX
 from fleet.topology import Topology, parse_topology
 
@@ -92,7 +93,7 @@ class ControlError(Exception):
 
 
 class Supervisor:
-    def __init__(self, topology: Topology, name: str, seed: int, lab_dir: Path):
+    def __init__(self, topology: Topology, name: str, seed: int, lab_dir: Path, owner_pid: int | None = None):
         self.topo = topology
         self.name = name
         self.seed = seed
@@ -113,6 +114,7 @@ class Supervisor:
         self._log_fh = open(lab_dir / "processes.log", "ab")  # noqa: SIM115 - lives as long as the lab
         self._watchers: set[asyncio.Task] = set()
         self._http: aiohttp.ClientSession | None = None
+        self.owner_pid = owner_pid
 
     # ---- addressing ---------------------------------------------------------------------
     def _region_of_port(self, port: int) -> str | None:
@@ -257,23 +259,9 @@ class Supervisor:
 
     # ---- building the topology ------------------------------------------------------------
     def _plan(self) -> None:
-        t = self.topo
-        hubs: dict[str, str] = {}
-        if t.kind == "centralized":
-            primary = f"{t.home_region}-hub"
-            self.nodes[primary] = NodeRecord(primary, t.home_region, "hub", [])
-            hubs = {r: primary for r in t.region_names}
-        elif t.kind == "hybrid":
-            for region in t.regions:
-                if region.nodes:
-                    hub = f"{region.name}-hub"
-                    self.nodes[hub] = NodeRecord(hub, region.name, "hub", [])
-                    hubs[region.name] = hub
-        for region in t.regions:
-            for i in range(1, region.nodes + 1):
-                name = f"{region.name}-n{i}"
-                agents = [f"{name}-a{j}" for j in range(1, t.agents_per_node + 1)]
-                self.nodes[name] = NodeRecord(name, region.name, "agent", agents, hub=hubs.get(region.name))
+        for planned in plan_nodes(self.topo):
+            self.nodes[planned.name] = NodeRecord(planned.name, planned.region, planned.role, list(planned.agents),
+                                                  hub=planned.hub)
 
     async def build(self) -> None:
         self._plan()
@@ -599,12 +587,26 @@ class Supervisor:
             self.ready = True
             self.events.emit("lab_started", topology=self.topo.name, nodes=len(self.nodes))
             self.write_state()
+            if self.owner_pid:
+                lease = asyncio.create_task(self._watch_owner(stop))
+                self._watchers.add(lease)
             await stop.wait()
         finally:
             await self.shutdown()
             await runner.cleanup()
             await self.proxy.close()
             await self._http.close()
+
+    async def _watch_owner(self, stop: asyncio.Event) -> None:
+        """A lab started for a run lives only as long as the process that owns it (a lease)."""
+        import psutil
+
+        while not stop.is_set():
+            if not psutil.pid_exists(int(self.owner_pid or 0)):
+                log.warning("owner %s is gone; stopping lab %s", self.owner_pid, self.name)
+                stop.set()
+                return
+            await asyncio.sleep(0.5)
 
     async def shutdown(self) -> None:
         self.ready = False
@@ -642,10 +644,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lab-dir", type=Path, required=True)
     parser.add_argument("--name", required=True)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--owner-pid", type=int, default=None, help="stop the lab when this process is gone")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s supervisor %(levelname)s %(message)s")
     topo = parse_topology(json.loads((args.lab_dir / "topology.json").read_text()), str(args.lab_dir))
-    supervisor = Supervisor(topo, args.name, args.seed, args.lab_dir)
+    supervisor = Supervisor(topo, args.name, args.seed, args.lab_dir, owner_pid=args.owner_pid)
 
     async def run() -> None:
         stop = asyncio.Event()

@@ -1,0 +1,107 @@
+"""Stored runs into the analysis: the one place that turns what the store holds into ``RunInput``s.
+
+The runner, ``aftershock show``, the dashboard and the reports all call these, so they print the same
+numbers for the same run.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+from analysis import (
+    AnalysisError,
+    AnalysisParams,
+    DetectionBound,
+    RunInput,
+    RunMetrics,
+    analyse_run,
+    compare,
+    hub_detection_bound,
+    swim_detection_bound,
+)
+from store import RunStore
+
+__all__ = ["detection_bound", "run_input", "analyse_stored_run", "summarise_comparison", "Source"]
+
+log = logging.getLogger("aftershock.results")
+
+Source = Literal["auto", "request_log", "series"]
+DEFAULT_WINDOW_S = 120.0
+
+
+def detection_bound(topology: dict[str, Any]) -> DetectionBound | None:
+    """The physical detection bound of a topology (as stored in a run's settings)."""
+    try:
+        if topology["kind"] == "decentralized":
+            m = topology["membership"]
+            members = sum(r["nodes"] for r in topology["regions"])
+            return swim_detection_bound(m["probe_period_s"], m["probe_timeout_s"], m["suspicion_mult"], members)
+        h = topology["health"]
+        return hub_detection_bound(h["interval_s"], h["failure_threshold"], h.get("timeout_s", 0.0))
+    except (KeyError, TypeError):
+        return None
+
+
+def run_input(store: RunStore, run_id: str, *, source: Source = "auto",
+              params: AnalysisParams | None = None) -> RunInput:
+    """Load one stored run as the analysis' input; ``auto`` prefers the request log (ground truth)."""
+    run = store.get_run(run_id)
+    if run.get("injected_at") is None:
+        raise AnalysisError(f"run {run_id} has no injection time: its experiment's method never ran")
+    settings = run.get("settings") or {}
+    topology = settings.get("topology") or {}
+    window = float(settings.get("analysis_window_s") or DEFAULT_WINDOW_S)
+    params = params or AnalysisParams(window_s=window)
+    requests = series = None
+    if source in ("auto", "request_log") and store.request_log_path(run_id) is not None:
+        requests = store.load_requests(run_id)
+    if requests is None or source == "series":
+        if source == "request_log":
+            raise AnalysisError(f"run {run_id} has no request log; analyse it from its series (--source series)")
+        requests = None
+        series = store.load_series(run_id, ["aftershock_client_requests_total",
+                                            "aftershock_client_request_duration_seconds_bucket",
+                                            "aftershock_client_sessions_lost_total"])
+        if series.empty:
+            raise AnalysisError(f"run {run_id} has neither a request log nor client series to analyse")
+    events = store.load_events(run_id)
+    return RunInput(
+        run_id=run_id, topology=run["topology"], injected_at=float(run["injected_at"]),
+        repeat=int(run.get("repeat") or 0), status=run["status"], requests=requests, series=series,
+        events=events, request_log_path=str(store.request_log_path(run_id) or "") or None,
+        detection=detection_bound(topology) if topology else None,
+        restart_delay_s=(topology.get("healing") or {}).get("restart_delay_s"),
+        intensity=settings.get("intensity"), params=params,
+    )
+
+
+def analyse_stored_run(store: RunStore, run_id: str, *, source: Source = "auto",
+                       params: AnalysisParams | None = None) -> RunMetrics:
+    return analyse_run(run_input(store, run_id, source=source, params=params))
+
+
+def summarise_comparison(store: RunStore, comparison_id: str, *, source: Source = "auto",
+                         params: AnalysisParams | None = None, seed: int = 0) -> dict[str, Any]:
+    """The stable JSON summary of docs/results.md for a stored comparison.
+
+    Runs that cannot be analysed (interrupted before injection, no data) are listed with their status
+    and an ``error``; they take no part in medians or verdicts.
+    """
+    comparison = store.get_comparison(comparison_id)
+    analysed: list[RunMetrics] = []
+    skipped: list[dict[str, Any]] = []
+    for run in comparison["runs"]:
+        try:
+            analysed.append(analyse_stored_run(store, run["run_id"], source=source, params=params))
+        except AnalysisError as exc:
+            skipped.append({"run_id": run["run_id"], "topology": run["topology"], "repeat": run.get("repeat", 0),
+                            "status": run["status"], "error": str(exc)})
+    summary = compare(analysed, comparison_id=comparison_id, experiment=comparison["experiment"],
+                      seed=seed).to_json_dict() if analysed else {
+        "comparison_id": comparison_id, "experiment": comparison["experiment"], "results": [], "summary": {},
+        "verdicts": []}
+    summary["not_analysed"] = skipped
+    summary["kind"] = comparison.get("kind", "comparison")
+    summary["meta"] = comparison.get("meta") or {}
+    return summary
