@@ -63,7 +63,12 @@ def cmd_show(args: argparse.Namespace, settings: Settings, out: TextIO | None = 
         raise RunNotFound(args.id, settings.store_dir) from exc
     with store:
         info = describe(store, args.id)
-    if args.json:
+    if args.json and info["kind"] == "comparison":
+        # The stable summary of docs/results.md, plus the comparison's own record.
+        doc = {**info["analysis"], "title": info.get("title", ""), "created_at": info.get("created_at")}
+        json.dump(doc, out, indent=2, default=str)
+        out.write("\n")
+    elif args.json:
         json.dump(info, out, indent=2, default=str)
         out.write("\n")
     else:
@@ -77,11 +82,19 @@ def describe(store: RunStore, item_id: str) -> dict[str, Any]:
     Hook for the analysis: add its summary under the ``"analysis"`` key here, so ``show --json`` prints
     it beside the stored metadata and counts.
     """
+    from aftershock.errors import AnalysisError
+    from aftershock.results import analyse_stored_run, summarise_comparison
+
     if item_id.startswith("c-"):
         comparison = store.get_comparison(item_id)
-        return {"kind": "comparison", **comparison}
+        return {"kind": "comparison", **comparison, "analysis": summarise_comparison(store, item_id)}
     run = store.get_run(item_id)
-    return {"kind": "run", **run, "counts": store.run_stats(item_id)}
+    info = {"kind": "run", **run, "counts": store.run_stats(item_id)}
+    try:
+        info["analysis"] = analyse_stored_run(store, item_id).to_json_dict()
+    except AnalysisError as exc:
+        info["analysis_error"] = str(exc)
+    return info
 
 
 def format_runs_table(rows: list[dict[str, Any]]) -> str:
@@ -118,7 +131,9 @@ def _format_detail(info: dict[str, Any]) -> str:
             {**r, "duration_s": None if r["ended_at"] is None else r["ended_at"] - r["started_at"]}
             for r in info["runs"]
         ]
-        return "\n".join(head) + "\n" + format_runs_table(rows)
+        from aftershock.summary_table import format_summary
+
+        return "\n".join(head) + "\n" + format_runs_table(rows) + "\n\n" + format_summary(info["analysis"])
     counts = info["counts"]
     duration = "-" if info["ended_at"] is None else f"{info['ended_at'] - info['started_at']:.1f}s"
     return "\n".join(
@@ -131,8 +146,18 @@ def _format_detail(info: dict[str, Any]) -> str:
             f"  series: {counts['series']}  samples: {counts['samples']}  events: {counts['events']}  "
             f"activities: {counts['activities']}  journal: {'yes' if counts['journal'] else 'no'}",
             f"  request log: {info['request_log'] or '-'}",
+            *_analysis_lines(info),
         ]
     )
+
+
+def _analysis_lines(info: dict[str, Any]) -> list[str]:
+    if "analysis" not in info:
+        return [f"  analysis: {info.get('analysis_error', '-')}"]
+    m = info["analysis"]["metrics"]
+    ttr = "not recovered" if not m.get("recovered") else f"{m.get('ttr_s')} s"
+    return [f"  source: {info['analysis']['source']}  resilience: {m.get('resilience')}  TTR: {ttr}  "
+            f"TTD: {m.get('ttd_s')} s  depth: {m.get('depth')}  lost tasks: {m.get('lost_tasks')}"]
 
 
 def _when(ts: float | None) -> str:

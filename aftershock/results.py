@@ -51,8 +51,7 @@ def run_input(store: RunStore, run_id: str, *, source: Source = "auto",
         raise AnalysisError(f"run {run_id} has no injection time: its experiment's method never ran")
     settings = run.get("settings") or {}
     topology = settings.get("topology") or {}
-    window = float(settings.get("analysis_window_s") or DEFAULT_WINDOW_S)
-    params = params or AnalysisParams(window_s=window)
+    params = params or AnalysisParams(window_s=run_window(run))
     requests = series = None
     if source in ("auto", "request_log") and store.request_log_path(run_id) is not None:
         requests = store.load_requests(run_id)
@@ -76,6 +75,13 @@ def run_input(store: RunStore, run_id: str, *, source: Source = "auto",
     )
 
 
+def run_window(run: dict[str, Any]) -> float:
+    """The run's analysis window T: from injection to the end of its observation."""
+    meta = run.get("meta") or {}
+    settings = run.get("settings") or {}
+    return float(meta.get("analysis_window_s") or settings.get("analysis_window_s") or DEFAULT_WINDOW_S)
+
+
 def analyse_stored_run(store: RunStore, run_id: str, *, source: Source = "auto",
                        params: AnalysisParams | None = None) -> RunMetrics:
     return analyse_run(run_input(store, run_id, source=source, params=params))
@@ -91,6 +97,11 @@ def summarise_comparison(store: RunStore, comparison_id: str, *, source: Source 
     comparison = store.get_comparison(comparison_id)
     analysed: list[RunMetrics] = []
     skipped: list[dict[str, Any]] = []
+    if params is None:
+        # One window T for every run of a comparison, so resilience R is comparable across topologies.
+        windows = [run_window(store.get_run(r["run_id"])) for r in comparison["runs"]
+                   if r.get("injected_at") is not None]
+        params = AnalysisParams(window_s=min(windows)) if windows else None
     for run in comparison["runs"]:
         try:
             analysed.append(analyse_stored_run(store, run["run_id"], source=source, params=params))
@@ -104,4 +115,24 @@ def summarise_comparison(store: RunStore, comparison_id: str, *, source: Source 
     summary["not_analysed"] = skipped
     summary["kind"] = comparison.get("kind", "comparison")
     summary["meta"] = comparison.get("meta") or {}
+    if summary["kind"] == "sweep" and analysed:
+        summary["fragility"] = fragility_of(analysed)
     return summary
+
+
+def fragility_of(runs: list[RunMetrics]) -> dict[str, Any]:
+    """Harm (1 - R/100) against intensity per topology, classified (docs/analysis.md)."""
+    import pandas as pd
+
+    from analysis import fragility_curves, json_safe
+
+    rows = [{"topology": r.topology, "intensity": r.intensity, "resilience": r.metrics.get("resilience")}
+            for r in runs if r.intensity is not None and r.metrics.get("resilience") is not None
+            and r.status not in ("aborted", "interrupted")]
+    if not rows:
+        return {"curves": [], "points": []}
+    frame = pd.DataFrame(rows)
+    curves = fragility_curves(frame)
+    points = (frame.assign(harm=1 - frame["resilience"] / 100).groupby(["topology", "intensity"])["harm"]
+              .median().reset_index())
+    return json_safe({"curves": curves.to_dict("records"), "points": points.to_dict("records")})

@@ -1,0 +1,104 @@
+"""``aftershock run``, ``aftershock sweep`` and ``aftershock experiments``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from tqdm import tqdm
+
+from aftershock.experiments import library_names, load_experiment
+from aftershock.runner import RunOutcome, RunPlan, dry_run, run_comparison
+from aftershock.settings import Settings
+from aftershock.summary_table import format_summary
+
+__all__ = ["register"]
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    names = ", ".join(library_names()) or "none yet"
+    parser.add_argument("experiment", help=f"a library experiment ({names}) or a path")
+    parser.add_argument("--topology", "-t", action="append", dest="topologies", metavar="T",
+                        help="a built-in topology or a YAML file; repeat the flag (default: all three built-ins)")
+    parser.add_argument("--repeat", "-n", type=int, default=1, help="runs per topology (>= 3 for verdicts)")
+    parser.add_argument("--seed", type=int, default=1, help="workload seed of the first repeat (default 1)")
+    parser.add_argument("--collector", choices=["embedded", "prometheus"], default="embedded",
+                        help="embedded scraper (default) or Prometheus (started here unless --prometheus-url)")
+    parser.add_argument("--prometheus-url", help="an existing Prometheus-API server to read from")
+    parser.add_argument("--warmup", type=float, default=10.0, metavar="S", help="steady state before the fault")
+    parser.add_argument("--observe", type=float, default=15.0, metavar="S", help="recovery watched after it")
+    parser.add_argument("--allow-any-provider", action="store_true",
+                        help="let an experiment FILE use providers outside the Aftershock extension")
+    parser.add_argument("--dry-run", action="store_true", help="show what would be broken; break nothing")
+    parser.add_argument("--json", action="store_true", help="print the JSON summary (docs/results.md)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    run = sub.add_parser("run", help="run an experiment against several topologies and compare them")
+    _common(run)
+    run.set_defaults(func=_run)
+    sweep = sub.add_parser("sweep", help="run an experiment at increasing fault intensity (fragility curves)")
+    _common(sweep)
+    sweep.add_argument("--intensity", "-i", type=float, nargs="+", required=True, metavar="K",
+                       help="intensities, e.g. 0 1 2 3 (nodes lost); passed as configuration aftershock_intensity")
+    sweep.set_defaults(func=_run)
+    exps = sub.add_parser("experiments", help="list the experiment library, or validate an experiment file")
+    exps.add_argument("validate", nargs="*", metavar="FILE", help="files to validate (none: list the library)")
+    exps.set_defaults(func=_experiments)
+
+
+def _plan(args: argparse.Namespace) -> RunPlan:
+    plan = RunPlan(experiment=args.experiment, repeat=args.repeat, seed=args.seed, collector=args.collector,
+                   prometheus_url=args.prometheus_url, warmup_s=args.warmup, observe_s=args.observe,
+                   allow_any_provider=args.allow_any_provider, intensities=getattr(args, "intensity", None))
+    if args.topologies:
+        plan.topologies = args.topologies
+    if args.prometheus_url:
+        plan.collector = "prometheus"
+    return plan
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    plan = _plan(args)
+    if args.dry_run:
+        result = dry_run(settings, plan)
+        if args.json:
+            print(json.dumps(result, indent=2))
+            return 0
+        print(f"dry run of {result['experiment']} ({result['path']}): nothing is started or broken")
+        for topo in result["topologies"]:
+            print(f"  {topo['topology']} ({topo['kind']}, {topo['nodes']} processes):")
+            for step in topo["steps"]:
+                targets = step.get("targets", step.get("targets_error", ""))
+                print(f"    {step['phase']:<24} {step['name']}: {step['function']}({json.dumps(step['arguments'])})"
+                      + (f" -> {targets}" if targets else ""))
+        return 0
+    total = len(plan.topologies) * plan.repeat * len(plan.intensities or [None])
+    bar = tqdm(total=total, unit="run", file=sys.stderr, disable=None, dynamic_ncols=True)
+
+    def on_run(outcome: RunOutcome) -> None:
+        bar.update(1)
+        bar.write(f"{outcome.topology} #{outcome.repeat}: {outcome.status} ({outcome.run_id})", file=sys.stderr)
+
+    try:
+        summary = run_comparison(settings, plan, progress=bar.set_description_str, on_run=on_run)
+    finally:
+        bar.close()
+    if args.json:
+        print(json.dumps(summary, indent=2, allow_nan=False))
+    else:
+        print(format_summary(summary))
+    return 0
+
+
+def _experiments(args: argparse.Namespace, _settings: Settings) -> int:
+    if args.validate:
+        for path in args.validate:
+            exp = load_experiment(path)
+            print(f"{path}: ok ({exp.data.get('title', '')})")
+        return 0
+    for name in library_names():
+        exp = load_experiment(name)
+        print(f"{name:<24} {exp.data.get('title', '')}")
+    return 0

@@ -1,0 +1,447 @@
+"""The runner: one experiment against several topologies (and repeats) under identical conditions.
+
+For each topology and repeat: a fresh lab owned by this process (it dies with us, even on ``kill -9``),
+a warm-up, the experiment through chaoslib's ``run_experiment`` with the recording control, an
+observation period, collection, teardown. Everything lands in the store as one comparison.
+
+Fairness: topologies run one after another (never side by side on 2 cores), each repeat with the same
+seed for every topology (so the same tasks arrive at the same times), and the same timeline (warm-up,
+experiment, observation). The machine's CPU load is recorded and runs where it was saturated flagged.
+
+Safety: chaoslib always runs rollbacks, also on Ctrl-C and SIGTERM; the runner then stores the run as
+interrupted, brings the lab down and stops. Guardrails (``extensions: [{name: aftershock, guardrails:
+...}]``) abort a run whose untargeted regions stay below an availability floor.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import importlib.util
+import io
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import psutil
+
+from aftershock.errors import CollectorError, UserError
+from aftershock.experiments import CONTROL_MODULE, Guardrails, LoadedExperiment, guardrails_of, load_experiment
+from aftershock.results import summarise_comparison
+from aftershock.settings import Settings
+from fleet.lab import lab_down, lab_status, lab_up
+from fleet.topology import Topology, load_topology
+from store import RunStore
+
+__all__ = ["RunPlan", "RunOutcome", "run_comparison", "dry_run", "SATURATED_CPU_PERCENT", "Interrupted"]
+
+log = logging.getLogger("aftershock.runner")
+
+SATURATED_CPU_PERCENT = 90.0
+TICK_S = 1.0
+
+Progress = Callable[[str], None]
+
+
+class Interrupted(UserError):
+    """The run was stopped by Ctrl-C or SIGTERM; rollbacks ran and the run is stored as interrupted."""
+
+    exit_code = 130
+
+
+@dataclass
+class RunPlan:
+    experiment: str
+    topologies: list[str] = field(default_factory=lambda: ["centralized", "decentralized", "hybrid"])
+    repeat: int = 1
+    seed: int = 1
+    collector: Literal["embedded", "prometheus"] = "embedded"
+    prometheus_url: str | None = None
+    warmup_s: float = 10.0
+    observe_s: float = 15.0
+    scrape_interval_s: float = 1.0
+    allow_any_provider: bool = False
+    intensities: list[float] | None = None  # a sweep: one run per intensity
+    title: str = ""
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    topology: str
+    repeat: int
+    status: str
+    intensity: float | None = None
+    cpu_mean: float | None = None
+    saturated: bool = False
+    aborted_reason: str | None = None
+
+
+def _no_progress(_msg: str) -> None:
+    return None
+
+
+# ---- helpers ----------------------------------------------------------------------------------
+def tail_requests(path: Path, since: float, max_bytes: int = 512 * 1024) -> list[dict[str, str]]:
+    """Request-log rows that started at or after ``since``, reading only the end of the file."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            header = fh.readline().decode()
+            fh.seek(max(0, size - max_bytes))
+            chunk = fh.read().decode(errors="replace")
+    except FileNotFoundError:
+        return []
+    lines = chunk.splitlines()
+    if size > max_bytes:
+        lines = lines[1:]  # first line is probably cut
+    elif lines and lines[0] == header.strip():
+        lines = lines[1:]
+    rows = csv.DictReader(io.StringIO(header + "\n".join(lines)))
+    out = []
+    for row in rows:
+        try:
+            if float(row["ts"]) >= since:
+                out.append(row)
+        except (TypeError, ValueError, KeyError):
+            continue
+    return out
+
+
+class _Ticker(threading.Thread):
+    """Once a second: CPU load sample, Prometheus target refresh, guardrail check."""
+
+    def __init__(self, jobs: list[Callable[[], None]]):
+        super().__init__(name="aftershock-runner-ticker", daemon=True)
+        self.jobs = jobs
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(TICK_S):
+            for job in self.jobs:
+                try:
+                    job()
+                except Exception:  # a failing sampler must not stop the others
+                    log.exception("runner background job failed")
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(5)
+
+
+class _Guard:
+    """Trips when availability of the watched regions over the last window is below the floor."""
+
+    def __init__(self, rails: Guardrails, request_log: Path, armed_at: float):
+        self.rails = rails
+        self.request_log = request_log
+        self.armed_at = armed_at
+        self.active = False
+        self.tripped: str | None = None
+
+    def check(self) -> None:
+        if not self.active or self.tripped or self.rails.min_availability is None:
+            return
+        now = time.time()
+        if now - self.armed_at < self.rails.window_s:
+            return
+        rows = [r for r in tail_requests(self.request_log, now - self.rails.window_s)
+                if r["client_region"] not in self.rails.exclude_regions]
+        if len(rows) < 10:
+            return
+        avail = sum(r["outcome"] == "ok" for r in rows) / len(rows)
+        if avail < self.rails.min_availability:
+            self.tripped = (f"guardrail: availability {avail:.3f} in untargeted regions over {self.rails.window_s:g}s "
+                            f"fell below {self.rails.min_availability:g}")
+            log.warning("%s; aborting (rollbacks will run)", self.tripped)
+            from chaoslib.exit import exit_gracefully
+
+            exit_gracefully()
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Outside chaoslib (warm-up, observation), SIGTERM behaves like Ctrl-C so teardown runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _journal_injection(journal: dict[str, Any]) -> float | None:
+    for entry in journal.get("run", []) or []:
+        activity = entry.get("activity", {})
+        if activity.get("type") == "action" and entry.get("start"):
+            return datetime.fromisoformat(entry["start"]).timestamp()
+    return None
+
+
+def _run_status(journal: dict[str, Any], guard: _Guard | None) -> str:
+    status = journal.get("status", "failed")
+    if status == "interrupted" and guard is not None and guard.tripped:
+        return "aborted"
+    return {"completed": "completed", "failed": "failed", "aborted": "aborted"}.get(status, "interrupted")
+
+
+def _prepare(exp: LoadedExperiment, *, lab: str, settings: Settings, run_id: str,
+             intensity: float | None) -> dict[str, Any]:
+    data = copy.deepcopy(exp.data)
+    config = dict(data.get("configuration") or {})
+    config.update({"aftershock_lab": lab, "aftershock_home": str(settings.home), "aftershock_run_id": run_id,
+                   "aftershock_collect": False})
+    if intensity is not None:
+        config["aftershock_intensity"] = intensity
+    data["configuration"] = config
+    controls = [c for c in data.get("controls", []) or []
+                if (c.get("provider") or {}).get("module") != CONTROL_MODULE]
+    if importlib.util.find_spec(CONTROL_MODULE) is not None:
+        controls.append({"name": "aftershock-recorder", "provider": {"type": "python", "module": CONTROL_MODULE}})
+    data["controls"] = controls
+    return data
+
+
+# ---- one run ------------------------------------------------------------------------------------
+class _Collection:
+    """The collector of one run: embedded scraper, or a Prometheus (started by us or given by URL)."""
+
+    def __init__(self, plan: RunPlan, settings: Settings, store: RunStore, prometheus: Any):
+        self.plan, self.settings, self.store, self.prometheus = plan, settings, store, prometheus
+        self.collector: Any = None
+        self.lab: str | None = None
+
+    def targets(self) -> list[Any]:
+        from collectors.base import targets_from_status
+
+        return targets_from_status(lab_status(self.settings, self.lab))
+
+    def start(self, run_id: str, lab: str) -> None:
+        self.lab = lab
+        if self.plan.collector == "embedded":
+            from collectors.embedded import EmbeddedCollector
+
+            self.collector = EmbeddedCollector(self.store, run_id, targets_fn=self.targets,
+                                               interval_s=self.plan.scrape_interval_s)
+        else:
+            from collectors.prometheus import PrometheusCollector
+
+            server, source = self.prometheus
+            server.write_targets(lab, self.targets())
+            self.collector = PrometheusCollector(source, self.store, run_id, matchers={"aftershock_lab": lab},
+                                                 step=self.plan.scrape_interval_s)
+        self.collector.start()
+
+    def refresh(self) -> None:
+        if self.plan.collector == "prometheus" and self.lab:
+            self.prometheus[0].write_targets(self.lab, self.targets())
+
+    def stop(self) -> None:
+        if self.collector is not None:
+            collector, self.collector = self.collector, None
+            collector.stop()
+
+
+def _run_one(plan: RunPlan, exp: LoadedExperiment, topo: Topology, repeat: int, intensity: float | None,
+             settings: Settings, store: RunStore, comparison_id: str, prometheus: Any,
+             progress: Progress) -> RunOutcome:
+    from chaoslib.experiment import run_experiment
+
+    seed = plan.seed + repeat
+    run_settings = {"topology": topo.model_dump(), "experiment": exp.name, "experiment_path": str(exp.path),
+                    "seed": seed, "collector": plan.collector, "warmup_s": plan.warmup_s,
+                    "observe_s": plan.observe_s, "intensity": intensity, "title": exp.data.get("title", "")}
+    run_id = store.create_run(experiment=exp.name, topology=topo.name, repeat=repeat,
+                              comparison_id=comparison_id, settings=run_settings)
+    outcome = RunOutcome(run_id, topo.name, repeat, "interrupted", intensity)
+    collection = _Collection(plan, settings, store, prometheus)
+    cpu: list[tuple[float, float]] = []
+    guard: _Guard | None = None
+    ticker: _Ticker | None = None
+    status: dict[str, Any] | None = None
+    journal: dict[str, Any] | None = None
+    try:
+        progress(f"{topo.name} #{repeat}: starting lab")
+        status = lab_up(settings, topo, name=f"{topo.name.lower()[:16]}-{run_id[-4:]}", seed=seed,
+                        owner_pid=os.getpid())
+        store.update_run(run_id, meta={"lab": status["name"]})
+        collection.start(run_id, status["name"])
+        psutil.cpu_percent(None)
+        guard = _Guard(guardrails_of(exp.data), Path(status["request_log"]), time.time())
+        ticker = _Ticker([lambda: cpu.append((time.time(), psutil.cpu_percent(None))), collection.refresh,
+                          guard.check])
+        ticker.start()
+        progress(f"{topo.name} #{repeat}: warm-up {plan.warmup_s:g}s")
+        time.sleep(plan.warmup_s)
+        progress(f"{topo.name} #{repeat}: experiment {exp.name}")
+        experiment = _prepare(exp, lab=status["name"], settings=settings, run_id=run_id, intensity=intensity)
+        guard.armed_at, guard.active = time.time(), True
+        journal = run_experiment(experiment, settings={})
+        guard.active = False
+        outcome.status = _run_status(journal, guard)
+        outcome.aborted_reason = guard.tripped
+        if outcome.status != "interrupted":
+            progress(f"{topo.name} #{repeat}: observing recovery {plan.observe_s:g}s")
+            time.sleep(plan.observe_s)
+    except KeyboardInterrupt:
+        outcome.status = "interrupted"
+    finally:
+        if ticker is not None:
+            ticker.stop()
+        with suppress(Exception):
+            collection.stop()
+        if status is not None:
+            with suppress(Exception):
+                lab_down(settings, status["name"])
+        _record(store, settings, run_id, status, journal, cpu, outcome, plan)
+    return outcome
+
+
+def _record(store: RunStore, settings: Settings, run_id: str, status: dict[str, Any] | None,
+            journal: dict[str, Any] | None, cpu: list[tuple[float, float]], outcome: RunOutcome,
+            plan: RunPlan) -> None:
+    """Attach what the run produced and finish it; never raises (a run is always closed)."""
+    try:
+        run = store.get_run(run_id)
+        if journal is not None and store.get_journal(run_id) is None:
+            store.put_journal(run_id, journal)
+        if run.get("injected_at") is None and journal is not None:
+            injected = _journal_injection(journal)
+            if injected is not None:
+                store.update_run(run_id, injected_at=injected)
+        if cpu:
+            store.put_machine_load(run_id, cpu)
+            outcome.cpu_mean = sum(c for _, c in cpu) / len(cpu)
+            outcome.saturated = outcome.cpu_mean >= SATURATED_CPU_PERCENT
+        if status is not None:
+            if Path(status["request_log"]).exists():
+                store.attach_request_log(run_id, Path(status["request_log"]), settings.runs_dir)
+            if Path(status["event_log"]).exists():
+                store.attach_event_log(run_id, Path(status["event_log"]), runs_dir=settings.runs_dir)
+        run = store.get_run(run_id)
+        meta: dict[str, Any] = {"cpu_mean": outcome.cpu_mean, "saturated": outcome.saturated,
+                                "aborted_reason": outcome.aborted_reason,
+                                "deviated": bool(journal.get("deviated")) if journal else None}
+        if run.get("injected_at") is not None:
+            meta["analysis_window_s"] = max(1.0, time.time() - float(run["injected_at"]))
+        store.update_run(run_id, meta=meta)
+    except Exception:
+        log.exception("recording run %s failed; finishing it as %s", run_id, outcome.status)
+    finally:
+        with suppress(Exception):
+            if store.get_run(run_id)["status"] == "running" or outcome.status == "interrupted":
+                store.finish_run(run_id, outcome.status)
+
+
+# ---- the comparison ---------------------------------------------------------------------------
+def _topologies(plan: RunPlan) -> list[Topology]:
+    topologies = [load_topology(t) for t in plan.topologies]
+    names = [t.name for t in topologies]
+    if len(set(names)) != len(names):
+        raise UserError(f"topologies must have distinct names; got {', '.join(names)}")
+    return topologies
+
+
+@contextmanager
+def _prometheus(plan: RunPlan, settings: Settings) -> Iterator[Any]:
+    """(server-or-target-writer, source) for the Prometheus collector; None for the embedded one."""
+    if plan.collector != "prometheus":
+        yield None
+        return
+    from collectors.promserver import PrometheusServer
+
+    server = PrometheusServer(settings.prometheus_dir, scrape_interval_s=plan.scrape_interval_s)
+    if plan.prometheus_url:
+        # An outside Prometheus: it must read file-SD targets from <home>/prometheus/sd (docs/collectors.md).
+        from collectors.prometheus import PrometheusSource
+
+        source = PrometheusSource(plan.prometheus_url)
+        source.ping()
+        yield server, source
+        return
+    with server:
+        yield server, server.source()
+
+
+def run_comparison(settings: Settings, plan: RunPlan, progress: Progress = _no_progress,
+                   on_run: Callable[[RunOutcome], None] | None = None) -> dict[str, Any]:
+    """Run the plan; returns the JSON summary of docs/results.md (plus ``runs`` with each run's status).
+
+    Raises :class:`Interrupted` (after storing the interrupted run and tearing everything down) on
+    Ctrl-C or SIGTERM.
+    """
+    exp = load_experiment(plan.experiment, allow_any_provider=plan.allow_any_provider)
+    topologies = _topologies(plan)
+    if plan.repeat < 1:
+        raise UserError("--repeat must be at least 1")
+    settings.ensure()
+    intensities: list[float | None] = list(plan.intensities) if plan.intensities else [None]
+    outcomes: list[RunOutcome] = []
+    with RunStore.open(settings.store_dir) as store, _sigterm_as_interrupt():
+        kind = "sweep" if plan.intensities else "comparison"
+        meta = {"topologies": [t.name for t in topologies], "repeat": plan.repeat, "seed": plan.seed,
+                "collector": plan.collector, "intensities": plan.intensities}
+        cid = store.create_comparison(exp.name, kind=kind, title=plan.title or exp.data.get("title", ""), meta=meta)
+        try:
+            with _prometheus(plan, settings) as prometheus:
+                for intensity in intensities:
+                    for repeat in range(plan.repeat):
+                        for topo in topologies:
+                            outcome = _run_one(plan, exp, topo, repeat, intensity, settings, store, cid,
+                                               prometheus, progress)
+                            outcomes.append(outcome)
+                            if on_run is not None:
+                                on_run(outcome)
+                            if outcome.status == "interrupted":
+                                raise Interrupted(f"interrupted: rollbacks ran, run {outcome.run_id} stored as "
+                                                  f"interrupted, lab stopped (comparison {cid})")
+        except CollectorError:
+            raise
+        summary = summarise_comparison(store, cid)
+    summary["runs"] = [o.__dict__ for o in outcomes]
+    return summary
+
+
+def dry_run(settings: Settings, plan: RunPlan) -> dict[str, Any]:
+    """What the plan would break, per topology, without starting or breaking anything."""
+    exp = load_experiment(plan.experiment, allow_any_provider=plan.allow_any_provider)
+    from aftershock.experiments import activities
+    from fleet.plan import planned_status
+
+    try:
+        from chaos.targets import describe_targets
+    except ImportError:  # the extension without target planning: show arguments only
+        describe_targets = None
+    out: dict[str, Any] = {"experiment": exp.name, "path": str(exp.path), "title": exp.data.get("title", ""),
+                           "guardrails": guardrails_of(exp.data).__dict__, "topologies": []}
+    for topo in _topologies(plan):
+        status = planned_status(topo)
+        steps = []
+        for where, activity in activities(exp.data):
+            provider = activity.get("provider") or {}
+            args = dict(provider.get("arguments") or {})
+            step = {"phase": where, "name": activity.get("name"), "type": activity.get("type"),
+                    "function": f"{provider.get('module')}.{provider.get('func')}", "arguments": args}
+            if describe_targets is not None and provider.get("module") == "chaos.actions":
+                try:
+                    step["targets"] = describe_targets(status, str(provider.get("func")), args)
+                except Exception as exc:  # noqa: BLE001 - a dry run reports, it never fails half-way
+                    step["targets_error"] = str(exc)
+            steps.append(step)
+        out["topologies"].append({"topology": topo.name, "kind": topo.kind, "nodes": len(status["nodes"]),
+                                  "steps": steps})
+    return out
