@@ -31,6 +31,9 @@ log = logging.getLogger("aftershock.experiments")
 LIBRARY_DIR = Path(__file__).resolve().parent.parent / "chaos" / "experiments"
 CONTROL_MODULE = "chaos.control"
 EXTENSION_MODULES = ("chaos.actions", "chaos.probes")
+# Actions that break things must say what: blast radius is explicit, never "everything" by default.
+TARGETED_ACTIONS = {"kill_node", "kill_agent", "pause_node", "churn"}
+TARGET_ARGS = {"name", "region", "role", "agent", "count", "percent", "node"}
 
 
 @dataclass(frozen=True)
@@ -139,7 +142,8 @@ def _check_activity(activity: dict[str, Any], where: str, source: str, allow_any
         if not allow_any_provider:
             raise ExperimentError(
                 f"{source}: {where} activity {name!r}: provider {kind}:{module_name or provider.get('path')} is "
-                f"outside the Aftershock extension ({', '.join(EXTENSION_MODULES)}); library runs allow only those"
+                f"outside the Aftershock extension ({', '.join(EXTENSION_MODULES)}); allowed only for experiment files "
+                f"run with --allow-any-provider, never from the library"
             )
         return
     module = importlib.import_module(module_name)
@@ -164,6 +168,9 @@ def _check_activity(activity: dict[str, Any], where: str, source: str, allow_any
             expected = getattr(hints.get(arg), "__name__", str(hints.get(arg)))
             raise ExperimentError(f"{source}: {where} activity {name!r}: argument {arg!r} should be {expected}, "
                                   f"got {type(value).__name__} {value!r}")
+    if module_name == "chaos.actions" and func_name in TARGETED_ACTIONS and not TARGET_ARGS & set(args):
+        raise ExperimentError(f"{source}: {where} activity {name!r}: missing target: give {func_name} a name, "
+                              f"region, role, count or percent (the blast radius must be explicit)")
     for pname, param in sig.parameters.items():
         if param.default is inspect.Parameter.empty and pname not in args and pname not in ("configuration", "secrets"):
             raise ExperimentError(f"{source}: {where} activity {name!r}: {func_name} needs argument {pname!r}")

@@ -290,7 +290,8 @@ def _run_one(plan: RunPlan, exp: LoadedExperiment, topo: Topology, repeat: int, 
         progress(f"{topo.name} #{repeat}: experiment {exp.name}")
         experiment = _prepare(exp, lab=status["name"], settings=settings, run_id=run_id, intensity=intensity)
         guard.armed_at, guard.active = time.time(), True
-        journal = run_experiment(experiment, settings={})
+        # "always": rollbacks run whatever happened, Ctrl-C and SIGTERM included (chaoslib skips them otherwise).
+        journal = run_experiment(experiment, settings={"runtime": {"rollbacks": {"strategy": "always"}}})
         guard.active = False
         outcome.status = _run_status(journal, guard)
         outcome.aborted_reason = guard.tripped
