@@ -1,0 +1,312 @@
+"""Chaos Toolkit actions against an Aftershock lab: kill, partition, slow, pause, churn, heal.
+
+Every action is a plain function: keyword arguments, then ``configuration`` and ``secrets`` (the lab
+is resolved from the configuration, see chaos/labref.py), and returns a JSON-able dict of what it did.
+Faults act from outside through the lab's control API; which targets are hit is decided by the pure
+functions of chaos/targets.py, so a dry-run plan and the real run pick the same victims.
+
+Blast radius: ``count`` or ``percent`` of the matching targets, random with ``seed`` (default:
+configuration ``aftershock_seed``). Named targets are hit exactly; otherwise one target by default.
+"""
+
+import json
+import logging
+import random
+import time
+from typing import Any
+
+from chaoslib.types import Configuration, Secrets
+
+from aftershock.errors import ExperimentError, UserError
+from chaos import targets as tg
+from chaos.labref import LabRef, config_value, resolve_lab
+from fleet.lab import wait_until
+from fleet.topology import parse_topology
+
+__all__ = [
+    "kill_node",
+    "kill_agent",
+    "kill_region",
+    "restore_region",
+    "partition_regions",
+    "add_latency",
+    "add_loss",
+    "heal_links",
+    "pause_node",
+    "resume_node",
+    "churn",
+    "heal",
+]
+
+log = logging.getLogger("aftershock.chaos")
+
+#: How often loops that wait on the lab poll its status.
+POLL_S = 0.2
+
+
+def _seed(seed: int | str | None, configuration: Configuration) -> int | str | None:
+    return seed if seed is not None else config_value(configuration, "aftershock_seed")
+
+
+def _done(lab: LabRef, action: str, **fields: Any) -> dict[str, Any]:
+    result = {"lab": lab.name, "action": action, "at": time.time(), **fields}
+    log.info("%s on lab %s: %s", action, lab.name, {k: v for k, v in fields.items() if k != "results"})
+    return result
+
+
+def kill_node(
+    name: str | list[str] | None = None,
+    region: str | list[str] | None = None,
+    role: str | None = None,
+    count: int | None = None,
+    percent: float | None = None,
+    seed: int | str | None = None,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """SIGKILL the selected nodes' processes (a machine or pod host lost). ``count: 0`` kills nothing."""
+    lab = resolve_lab(configuration)
+    nodes = tg.select_nodes(lab.live_status(), name=name, region=region, role=role, count=count, percent=percent,
+                            seed=_seed(seed, configuration))
+    results = [lab.client.kill_node(n["name"]) for n in nodes]
+    return _done(lab, "kill_node", killed=[n["name"] for n in nodes], results=results)
+
+
+def kill_agent(
+    agent: str | list[str] | None = None,
+    node: str | list[str] | None = None,
+    region: str | list[str] | None = None,
+    count: int | None = None,
+    percent: float | None = None,
+    seed: int | str | None = None,
+    times: int = 1,
+    interval_s: float = 5.0,
+    uptime_s: float = 0.0,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """Kill agents (their node host closes them); ``times > 1`` makes a crash loop of the same agents.
+
+    Between kills the action waits up to ``interval_s`` for the deployment to bring each agent back,
+    lets it serve ``uptime_s``, and kills it again; an agent nobody restarts stays down (and is noted).
+    """
+    if times < 1:
+        raise ExperimentError(f"kill_agent: times must be >= 1, not {times}")
+    lab = resolve_lab(configuration)
+    chosen = tg.select_agents(lab.live_status(), agent=agent, node=node, region=region, count=count,
+                              percent=percent, seed=_seed(seed, configuration))
+    ids = [a["id"] for a in chosen]
+    kills: list[dict[str, Any]] = []
+    for round_ in range(times):
+        if round_ > 0:
+            _wait_agents_back(lab, ids, interval_s)
+            if uptime_s > 0:
+                time.sleep(uptime_s)  # pacing: let the restarted agent serve before it crashes again
+        serving = {a["id"] for a in tg.agent_candidates(lab.live_status(), agent=ids)}
+        for agent_id in ids:
+            if agent_id in serving:
+                lab.client.kill_agent(agent_id)
+                kills.append({"round": round_, "agent": agent_id, "ts": time.time()})
+            else:
+                kills.append({"round": round_, "agent": agent_id, "ts": time.time(), "skipped": "not serving"})
+    return _done(lab, "kill_agent", agents=ids, kills=kills)
+
+
+def _wait_agents_back(lab: LabRef, ids: list[str], timeout_s: float) -> bool:
+    def back() -> bool:
+        return len(tg.agent_candidates(lab.live_status(), agent=ids)) == len(ids)
+
+    try:
+        wait_until(back, timeout_s, interval_s=POLL_S, what="agents to be restarted")
+        return True
+    except TimeoutError:
+        return False
+
+
+def kill_region(
+    region: str | list[str], configuration: Configuration = None, secrets: Secrets = None
+) -> dict[str, Any]:
+    """SIGKILL every node of the region(s), hubs included (a whole region lost)."""
+    lab = resolve_lab(configuration)
+    regions = tg.select_regions(lab.live_status(), region)
+    results = [lab.client.kill_region(r) for r in regions]
+    return _done(lab, "kill_region", regions=regions, killed=[n for r in results for n in r.get("killed", [])])
+
+
+def restore_region(
+    region: str | list[str] | None = None, configuration: Configuration = None, secrets: Secrets = None
+) -> dict[str, Any]:
+    """Restart the region's killed nodes that were not replaced (every region when none is named)."""
+    lab = resolve_lab(configuration)
+    regions = tg.select_regions(lab.live_status(), region)
+    results = [lab.client.restore_region(r) for r in regions]
+    return _done(lab, "restore_region", regions=regions,
+                 restored=[n for r in results for n in r.get("restored", [])])
+
+
+def _set_links(lab: LabRef, pairs: list[tuple[str, str]], **change: Any) -> list[dict[str, Any]]:
+    links = []
+    for src, dst in pairs:
+        links.extend(lab.client.set_link(src, dst, **change).get("links", []))
+    return links
+
+
+def partition_regions(
+    region: str, other: str = "*", configuration: Configuration = None, secrets: Secrets = None
+) -> dict[str, Any]:
+    """Cut the links between ``region`` and ``other`` both ways; ``other="*"`` isolates ``region`` from all."""
+    lab = resolve_lab(configuration)
+    pairs = tg.link_pairs(lab.live_status(), region, other, both_directions=True)
+    _set_links(lab, pairs, cut=True)
+    return _done(lab, "partition_regions", cut=[f"{a}->{b}" for a, b in pairs])
+
+
+def add_latency(
+    src: str,
+    dst: str,
+    latency_ms: float,
+    both_directions: bool = True,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """Add ``latency_ms`` of one-way delay on top of each matching link's current latency (``*`` = any)."""
+    if not 0 <= float(latency_ms) <= 60_000:
+        raise ExperimentError(f"add_latency: latency_ms must be in 0..60000, not {latency_ms}")
+    lab = resolve_lab(configuration)
+    status = lab.live_status()
+    current = {(li["src"], li["dst"]): float(li.get("latency_ms", 0.0)) for li in status.get("links") or []}
+    changed = []
+    for src_, dst_ in tg.link_pairs(status, src, dst, both_directions=both_directions):
+        new = min(60_000.0, current.get((src_, dst_), 0.0) + float(latency_ms))
+        changed.extend(lab.client.set_link(src_, dst_, latency_ms=new).get("links", []))
+    return _done(lab, "add_latency", added_ms=float(latency_ms), links=changed)
+
+
+def add_loss(
+    src: str,
+    dst: str,
+    loss: float,
+    both_directions: bool = True,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """Drop ``loss`` (0..1) of the requests on each matching link (a dropped request black-holes)."""
+    if not 0 <= float(loss) <= 1:
+        raise ExperimentError(f"add_loss: loss must be a fraction in 0..1, not {loss}")
+    lab = resolve_lab(configuration)
+    pairs = tg.link_pairs(lab.live_status(), src, dst, both_directions=both_directions)
+    return _done(lab, "add_loss", loss=float(loss), links=_set_links(lab, pairs, loss=float(loss)))
+
+
+def heal_links(
+    src: str = "*", dst: str = "*", configuration: Configuration = None, secrets: Secrets = None
+) -> dict[str, Any]:
+    """Put the matching links back to the topology's latency, no loss, not cut (nodes are left alone)."""
+    lab = resolve_lab(configuration)
+    status = lab.live_status()
+    pairs = tg.link_pairs(status, src, dst, both_directions=False)
+    try:
+        path = lab.lab_dir / "topology.json"
+        topo = parse_topology(json.loads(path.read_text()), str(path))
+    except (OSError, ValueError, UserError) as exc:
+        log.warning("heal_links: topology of lab %s unreadable (%s); healing the whole lab instead", lab.name, exc)
+        return _done(lab, "heal_links", healed="all", result=lab.client.heal())
+    links = []
+    for a, b in pairs:
+        links.extend(lab.client.set_link(a, b, latency_ms=topo.link_latency_ms(a, b), loss=0.0, cut=False)
+                     .get("links", []))
+    return _done(lab, "heal_links", links=links)
+
+
+def pause_node(
+    name: str | list[str] | None = None,
+    region: str | list[str] | None = None,
+    role: str | None = None,
+    count: int | None = None,
+    percent: float | None = None,
+    seed: int | str | None = None,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """SIGSTOP the selected nodes: a gray failure, sockets open and nothing answering."""
+    lab = resolve_lab(configuration)
+    nodes = tg.select_nodes(lab.live_status(), name=name, region=region, role=role, count=count, percent=percent,
+                            seed=_seed(seed, configuration))
+    for n in nodes:
+        lab.client.pause_node(n["name"])
+    return _done(lab, "pause_node", paused=[n["name"] for n in nodes])
+
+
+def resume_node(
+    name: str | list[str] | None = None, configuration: Configuration = None, secrets: Secrets = None
+) -> dict[str, Any]:
+    """SIGCONT the named paused nodes, or every paused node when none is named."""
+    lab = resolve_lab(configuration)
+    names = tg.paused_nodes(lab.live_status(), name)
+    for n in names:
+        lab.client.resume_node(n)
+    return _done(lab, "resume_node", resumed=names)
+
+
+def churn(
+    duration_s: float = 20.0,
+    interval_s: float = 5.0,
+    region: str | list[str] | None = None,
+    role: str = "agent",
+    restart_after_s: float | None = None,
+    seed: int | str | None = None,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """Kill one random serving node every ``interval_s`` for ``duration_s`` (seeded), like spot churn.
+
+    With ``restart_after_s`` the action itself restarts each victim after that delay (unless the
+    deployment replaced it); without, replacing or restarting is left to the deployment. Restarts still
+    pending when the duration ends are done then. Returns every kill and restart.
+    """
+    if interval_s <= 0 or duration_s < 0:
+        raise ExperimentError("churn: interval_s must be > 0 and duration_s >= 0")
+    lab = resolve_lab(configuration)
+    rng = random.Random(_seed(seed, configuration))
+    start = time.monotonic()
+    events: list[dict[str, Any]] = []
+    pending: list[tuple[float, str]] = []
+    next_kill = start
+    while True:
+        now = time.monotonic()
+        for due, name in [p for p in pending if p[0] <= now]:
+            pending.remove((due, name))
+            events.append(_restart(lab, name))
+        if now - start >= duration_s:
+            break
+        if now >= next_kill:
+            candidates = tg.node_candidates(lab.live_status(), region=region, role=role)
+            if candidates:
+                victim = rng.choice(candidates)["name"]
+                lab.client.kill_node(victim)
+                events.append({"ts": time.time(), "kind": "killed", "node": victim})
+                if restart_after_s is not None:
+                    pending.append((time.monotonic() + float(restart_after_s), victim))
+            else:
+                events.append({"ts": time.time(), "kind": "skipped", "reason": "no serving node matches"})
+            next_kill += interval_s
+        wake = min([next_kill, start + duration_s, *(p[0] for p in pending)])
+        time.sleep(max(0.0, min(wake - time.monotonic(), interval_s)))  # pacing, not synchronisation
+    for _due, name in pending:
+        events.append(_restart(lab, name))
+    return _done(lab, "churn", events=events, killed=[e["node"] for e in events if e["kind"] == "killed"])
+
+
+def _restart(lab: LabRef, name: str) -> dict[str, Any]:
+    try:
+        result = lab.client.restart_node(name)
+    except UserError as exc:  # replaced meanwhile: the deployment already took care of it
+        return {"ts": time.time(), "kind": "not_restarted", "node": name, "reason": str(exc)}
+    return {"ts": time.time(), "kind": "restarted" if result.get("restarted") else "not_restarted", "node": name,
+            "reason": result.get("reason")}
+
+
+def heal(configuration: Configuration = None, secrets: Secrets = None) -> dict[str, Any]:
+    """Everything back: links to the topology, paused nodes resumed, killed nodes and agents restarted."""
+    lab = resolve_lab(configuration)
+    return _done(lab, "heal", result=lab.client.heal())
