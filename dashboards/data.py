@@ -1,0 +1,247 @@
+"""The only place pages get data: cached loads from the store, the analysis and the labs.
+
+Every function takes plain hashable arguments (paths as strings, ids, a ``stamp`` that changes when a
+run changes) so ``st.cache_data`` can key on them. Missing or bad data never raises into a page: loads
+return empty frames / None plus a one-line ``problem`` the page shows.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from aftershock.errors import AftershockError
+from aftershock.results import summarise_comparison
+from aftershock.settings import Settings
+from dashboards import frames
+from store import RunStore
+
+__all__ = [
+    "LIVE_TTL_S",
+    "open_store",
+    "load_comparisons",
+    "load_runs",
+    "load_comparison",
+    "comparison_stamp",
+    "run_stamp",
+    "load_summary",
+    "load_run",
+    "load_run_curves",
+    "load_comparison_curves",
+    "load_run_detail",
+    "load_journal",
+    "load_labs",
+    "load_trends",
+]
+
+log = logging.getLogger("aftershock.dashboards")
+
+#: Seconds a live load (running runs, lab status) may be stale.
+LIVE_TTL_S = 2.0
+_RUN_COLS = ["run_id", "comparison_id", "experiment", "topology", "repeat", "status", "started_at", "ended_at",
+             "injected_at", "duration_s"]
+_CMP_COLS = ["comparison_id", "experiment", "kind", "title", "created_at", "runs", "topologies"]
+
+
+@contextmanager
+def open_store(store_dir: str) -> Iterator[RunStore | None]:
+    """The store read-only, or None when nothing was recorded yet (no exception for an empty home)."""
+    if not (Path(store_dir) / "runs.sqlite").exists():
+        yield None
+        return
+    store = RunStore.open(Path(store_dir), readonly=True)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def load_comparisons(store_dir: str) -> tuple[pd.DataFrame, str | None]:
+    """All comparisons, newest first (empty frame when the store does not exist yet)."""
+    try:
+        with open_store(store_dir) as store:
+            return (store.list_comparisons() if store else pd.DataFrame(columns=_CMP_COLS)), None
+    except AftershockError as exc:
+        return pd.DataFrame(columns=_CMP_COLS), str(exc)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def load_runs(store_dir: str, status: str | None = None) -> tuple[pd.DataFrame, str | None]:
+    """All runs (optionally of one status), newest first."""
+    try:
+        with open_store(store_dir) as store:
+            return (store.list_runs(status=status) if store else pd.DataFrame(columns=_RUN_COLS)), None
+    except AftershockError as exc:
+        return pd.DataFrame(columns=_RUN_COLS), str(exc)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def load_comparison(store_dir: str, comparison_id: str) -> tuple[dict[str, Any] | None, str | None]:
+    try:
+        with open_store(store_dir) as store:
+            if store is None:
+                return None, "no run store yet"
+            return store.get_comparison(comparison_id), None
+    except AftershockError as exc:
+        return None, str(exc)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def load_run(store_dir: str, run_id: str) -> tuple[dict[str, Any] | None, str | None]:
+    try:
+        with open_store(store_dir) as store:
+            if store is None:
+                return None, "no run store yet"
+            return store.get_run(run_id), None
+    except AftershockError as exc:
+        return None, str(exc)
+
+
+def run_stamp(run: dict[str, Any]) -> str:
+    """Changes whenever the run may have changed: a finished run's loads are cached for good,
+    a running run's for about :data:`LIVE_TTL_S`."""
+    live = f":{int(time.time() / LIVE_TTL_S)}" if run.get("status") == "running" else ""
+    return f"{run.get('status')}:{run.get('ended_at')}:{run.get('injected_at')}{live}"
+
+
+def comparison_stamp(comparison: dict[str, Any]) -> str:
+    return "|".join(f"{r['run_id']}={run_stamp(r)}" for r in comparison.get("runs") or [])
+
+
+@st.cache_data(max_entries=32, show_spinner="Analysing the comparison...")
+def load_summary(store_dir: str, comparison_id: str, stamp: str) -> tuple[dict[str, Any] | None, str | None]:
+    """The JSON summary of docs/results.md (medians, intervals, verdicts), as the CLI and reports compute it."""
+    del stamp  # part of the cache key only
+    try:
+        with open_store(store_dir) as store:
+            if store is None:
+                return None, "no run store yet"
+            return summarise_comparison(store, comparison_id), None
+    except (AftershockError, ValueError, OSError) as exc:
+        log.warning("summary of %s failed: %s", comparison_id, exc)
+        return None, f"cannot analyse comparison {comparison_id}: {exc}"
+
+
+def _t0(run: dict[str, Any]) -> float:
+    return float(run.get("injected_at") or run.get("started_at") or 0.0)
+
+
+def _curves(store: RunStore, run: dict[str, Any], dt: float) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Availability/throughput and latency of one run: request log first (ground truth), else client series."""
+    t0 = _t0(run)
+    if store.request_log_path(run["run_id"]) is not None:
+        requests = store.load_requests(run["run_id"])
+        return frames.availability_curve(requests, t0, dt), frames.latency_percentiles(requests, t0, dt), "request log"
+    series = store.load_series(run["run_id"], ["aftershock_client_requests_total"])
+    return frames.availability_curve_from_series(series, t0, dt), pd.DataFrame(columns=["t", "p50", "p90", "p99"]), \
+        "series"
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def load_run_curves(store_dir: str, run_id: str, stamp: str, dt: float = 1.0) -> dict[str, Any]:
+    """``availability`` and ``latency`` frames of one run (t relative to injection), ``source``, ``problem``."""
+    del stamp
+    out: dict[str, Any] = {"availability": pd.DataFrame(columns=list(frames.CURVE_COLUMNS)),
+                           "latency": pd.DataFrame(columns=["t", "p50", "p90", "p99"]), "source": None,
+                           "problem": None}
+    try:
+        with open_store(store_dir) as store:
+            if store is None:
+                out["problem"] = "no run store yet"
+                return out
+            run = store.get_run(run_id)
+            out["availability"], out["latency"], out["source"] = _curves(store, run, dt)
+    except (AftershockError, ValueError, OSError) as exc:
+        out["problem"] = f"cannot load the curves of run {run_id}: {exc}"
+    return out
+
+
+@st.cache_data(max_entries=16, show_spinner="Loading the runs...")
+def load_comparison_curves(store_dir: str, comparison_id: str, stamp: str, dt: float = 1.0) -> dict[str, Any]:
+    """Every run's curves with ``topology`` and ``run_id`` columns, ready to overlay; ``problems`` per run."""
+    del stamp
+    avail, lat, problems = [], [], []
+    try:
+        with open_store(store_dir) as store:
+            runs = store.get_comparison(comparison_id)["runs"] if store else []
+            for run in runs:
+                try:
+                    a, p, _ = _curves(store, run, dt)
+                except (AftershockError, ValueError, OSError) as exc:
+                    problems.append(f"{run['run_id']}: {exc}")
+                    continue
+                keys = {"topology": run["topology"], "run_id": run["run_id"]}
+                avail.append(a.assign(**keys))
+                lat.append(p.assign(**keys))
+    except AftershockError as exc:
+        problems.append(str(exc))
+    cols = ["topology", "run_id"]
+    return {"availability": pd.concat(avail, ignore_index=True) if avail else
+            pd.DataFrame(columns=[*cols, *frames.CURVE_COLUMNS]),
+            "latency": pd.concat(lat, ignore_index=True) if lat else
+            pd.DataFrame(columns=[*cols, "t", "p50", "p90", "p99"]),
+            "problems": problems}
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def load_run_detail(store_dir: str, run_id: str, stamp: str) -> dict[str, Any]:
+    """Timeline, events and agents-per-region of one run, times relative to injection."""
+    del stamp
+    out: dict[str, Any] = {"timeline": frames.timeline_frame([], 0.0), "events": frames.events_frame(None, 0.0),
+                           "agents": frames.agents_by_region(None, 0.0), "problem": None}
+    try:
+        with open_store(store_dir) as store:
+            if store is None:
+                out["problem"] = "no run store yet"
+                return out
+            run = store.get_run(run_id)
+            t0 = _t0(run)
+            out["timeline"] = frames.timeline_frame(store.load_timeline(run_id), t0)
+            out["events"] = frames.events_frame(store.load_events(run_id), t0)
+            out["agents"] = frames.agents_by_region(store.load_series(run_id, ["aftershock_agents_alive"]), t0)
+    except (AftershockError, ValueError, OSError) as exc:
+        out["problem"] = f"cannot load run {run_id}: {exc}"
+    return out
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def load_journal(store_dir: str, run_id: str, stamp: str) -> dict[str, Any] | None:
+    del stamp
+    try:
+        with open_store(store_dir) as store:
+            return store.get_journal(run_id) if store else None
+    except AftershockError:
+        return None
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def load_labs(home: str) -> list[dict[str, Any]]:
+    """Status of every running lab (from each lab's state file, rewritten by its supervisor)."""
+    from fleet.lab import list_labs
+
+    try:
+        return list_labs(Settings(home=Path(home)))
+    except (AftershockError, OSError) as exc:
+        log.warning("cannot list labs: %s", exc)
+        return []
+
+
+def load_trends(store_dir: str, comparisons: pd.DataFrame) -> pd.DataFrame:
+    """Median resilience and TTR per comparison and topology (each comparison's summary is cached)."""
+    rows: list[dict[str, Any]] = []
+    for cid in comparisons["comparison_id"]:
+        comp, _ = load_comparison(store_dir, cid)
+        if not comp or not comp["runs"] or any(r["status"] == "running" for r in comp["runs"]):
+            continue
+        summary, _ = load_summary(store_dir, cid, comparison_stamp(comp))
+        rows.extend(frames.trend_rows(comp, summary))
+    cols = ["comparison_id", "experiment", "created_at", "topology", "resilience", "ttr_s", "ttr_censored"]
+    return pd.DataFrame(rows, columns=cols)

@@ -1,0 +1,62 @@
+"""Launch: run a library experiment against chosen topologies, in the background."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from aftershock.errors import AftershockError
+from dashboards import launcher
+from dashboards.config import DashboardConfig
+from dashboards.ui import chaos_gate
+
+__all__ = ["render", "NO_RUNNER", "NO_EXPERIMENTS"]
+
+NO_RUNNER = ("The runner (`aftershock run`) is not available in this installation, so experiments cannot be "
+             "launched from here yet.")
+NO_EXPERIMENTS = "The experiment library (chaos/experiments/) is empty: add an experiment there to launch it."
+
+
+def _launches(config: DashboardConfig) -> None:
+    launches = launcher.list_launches(config.settings)
+    if not launches:
+        st.caption("No launches yet.")
+        return
+    for item in launches:
+        state = "running" if item["running"] else (
+            "finished" if item["comparison_id"] else f"ended (exit code {item['returncode']})")
+        st.markdown(f"**{item['experiment']}** on {', '.join(item['topologies'])} x{item['repeat']}: {state}")
+        if item["comparison_id"]:
+            st.markdown(f"[Open comparison](/?comparison={item['comparison_id']})")
+        if item["log"]:
+            st.code(item["log"], language=None)
+
+
+def render(config: DashboardConfig) -> None:
+    st.title("Launch an experiment")
+    if not chaos_gate(config, "The Launch page"):
+        return
+    if not launcher.runner_available():
+        st.warning(NO_RUNNER)
+        return
+    experiments = launcher.library_experiments()
+    if not experiments:
+        st.info(NO_EXPERIMENTS)
+        return
+    topologies = launcher.topology_names()
+    with st.form("launch"):
+        experiment = st.selectbox("Experiment (library)", experiments)
+        chosen = st.multiselect("Topologies", topologies, default=topologies)
+        repeat = st.number_input("Repeats", min_value=1, max_value=launcher.MAX_REPEAT, value=1, step=1)
+        if st.form_submit_button("Launch"):
+            try:
+                record = launcher.launch(config.settings, experiment, chosen, int(repeat))
+                st.success(f"Launched {record.launch_id}: follow it on the Live page.")
+            except AftershockError as exc:
+                st.error(str(exc))
+
+    @st.fragment(run_every=config.live_refresh_s)
+    def progress() -> None:
+        st.subheader("Recent launches")
+        _launches(config)
+
+    progress()
