@@ -6,35 +6,55 @@ import math
 import os
 import signal
 import time
+from collections.abc import Iterator
 
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from fleet.lab import ControlClient, lab_status, wait_until
+from aftershock.settings import Settings
+from fleet.lab import ControlClient, lab_down, lab_status, lab_up, wait_until
 from fleet.topology import load_topology
 from tests.labutil import alive, availability, events, lab_pids, requests_between, wait_for_requests_until
 
 pytestmark = pytest.mark.lab
 
 
-@pytest.mark.parametrize("topology", ["centralized", "decentralized", "hybrid"])
-def test_topology_serves_its_workload(lab, topology: str) -> None:
-    status = lab(topology)
+def test_every_topology_serves_its_workload(lab) -> None:
+    """All three labs up at once, measured over the same 10 s window."""
+    labs = {name: lab(name) for name in ("centralized", "decentralized", "hybrid")}
     start = time.time()
-    wait_for_requests_until(status["request_log"], start + 10)
-    rows = requests_between(status["request_log"], start, start + 10)
-    topo = load_topology(topology)
-    assert len(rows) >= 0.6 * topo.workload.tasks_per_s * 10  # the load generator keeps its rate
-    assert availability(rows) >= 0.99
-    assert {r["client_region"] for r in rows} == set(topo.region_names)
-    assert all(r["session_ok"] == "1" for r in rows if r["outcome"] == "ok")
-    names = set()
-    for node in status["nodes"] + [status["clients"]]:
-        text = requests.get(node["metrics_url"], timeout=5).text
-        names |= {f.name for f in text_string_to_metric_families(text)}
-    assert {"aftershock_agents_alive", "aftershock_tasks", "aftershock_members_alive",
-            "aftershock_client_requests", "aftershock_client_request_duration_seconds"} <= names
+    for topology, status in labs.items():
+        wait_for_requests_until(status["request_log"], start + 10)
+        rows = requests_between(status["request_log"], start, start + 10)
+        topo = load_topology(topology)
+        assert len(rows) >= 0.6 * topo.workload.tasks_per_s * 10, topology  # the load generator keeps its rate
+        assert availability(rows) >= 0.99, topology
+        assert {r["client_region"] for r in rows} == set(topo.region_names)
+        assert all(r["session_ok"] == "1" for r in rows if r["outcome"] == "ok"), topology
+        names = set()
+        for node in status["nodes"] + [status["clients"]]:
+            text = requests.get(node["metrics_url"], timeout=5).text
+            names |= {f.name for f in text_string_to_metric_families(text)}
+        assert {"aftershock_agents_alive", "aftershock_tasks", "aftershock_members_alive",
+                "aftershock_client_requests", "aftershock_client_request_duration_seconds"} <= names
+
+
+@pytest.fixture(scope="module")
+def shared_mesh(tmp_path_factory) -> Iterator[dict]:
+    """One decentralized lab for the tests that heal what they break."""
+    settings = Settings(home=tmp_path_factory.mktemp("mesh")).ensure()
+    status = lab_up(settings, "decentralized", name="shared-mesh")
+    try:
+        yield status
+    finally:
+        lab_down(settings, status["name"])
+
+
+@pytest.fixture
+def mesh(shared_mesh: dict) -> Iterator[dict]:
+    yield shared_mesh
+    ControlClient.for_lab(shared_mesh).heal()
 
 
 def swim_detection_bound_s(membership: dict, n_members: int) -> float:
@@ -88,8 +108,8 @@ def test_centralized_home_region_loss_is_an_outage_until_restored(lab) -> None:
     assert "region_killed" in kinds and "region_restored" in kinds
 
 
-def test_decentralized_serves_both_sides_of_a_partition(lab) -> None:
-    status = lab("decentralized")
+def test_decentralized_serves_both_sides_of_a_partition(mesh) -> None:
+    status = mesh
     control = ControlClient.for_lab(status)
     control.set_link("us-east", "eu-west", cut=True)
     control.set_link("eu-west", "us-east", cut=True)
@@ -103,9 +123,9 @@ def test_decentralized_serves_both_sides_of_a_partition(lab) -> None:
     assert not any(li["cut"] for li in control.status()["links"])
 
 
-def test_link_latency_is_applied_between_regions(lab) -> None:
+def test_link_latency_is_applied_between_regions(mesh) -> None:
     """Measured from outside: a call through the us-east egress proxy to an ap-south agent."""
-    status = lab("decentralized")
+    status = mesh
     control = ControlClient.for_lab(status)
     target = next(n for n in status["nodes"] if n["region"] == "ap-south")["agents"][0]["url"] + "/health"
     proxy = {"http": status["proxies"]["us-east"]}
@@ -127,8 +147,8 @@ def test_link_latency_is_applied_between_regions(lab) -> None:
     assert round_trip() < base + 0.1
 
 
-def test_control_api_requires_the_token(lab) -> None:
-    status = lab("hybrid")
+def test_control_api_requires_the_token(mesh) -> None:
+    status = mesh
     resp = requests.post(f"{status['control_url']}/kill-node", json={"node": "us-east-n1"}, timeout=5)
     assert resp.status_code == 401
     assert all(n["alive"] for n in ControlClient.for_lab(status).status()["nodes"])
@@ -136,8 +156,8 @@ def test_control_api_requires_the_token(lab) -> None:
     assert oct(os.stat(status["token_file"]).st_mode & 0o777) == "0o600"
 
 
-def test_pause_silences_a_node_and_resume_brings_it_back(lab) -> None:
-    status = lab("decentralized")
+def test_pause_silences_a_node_and_resume_brings_it_back(mesh) -> None:
+    status = mesh
     control = ControlClient.for_lab(status)
     node = next(n for n in status["nodes"] if n["name"] == "ap-south-n1")
     control.pause_node(node["name"])
