@@ -305,8 +305,12 @@ class Recorder:
                 log.warning("no requests in the run's window in lab %s; no request log attached", lab.name)
             ev = Path(tmp) / "events.jsonl"
             ev.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
-            self.store.attach_event_log(self.run_id, ev, runs_dir=self.settings.runs_dir)
-        self.store.update_run(self.run_id, meta={"window": {"start": start, "end": end}, "requests": len(rows)})
+            result = self.store.attach_event_log(self.run_id, ev, runs_dir=self.settings.runs_dir)
+        kept = self.settings.runs_dir / self.run_id / "events.jsonl.gz"  # the temporary slice is gone
+        self.store.update_run(self.run_id, meta={
+            "window": {"start": start, "end": end}, "requests": len(rows),
+            "event_log": {"path": str(kept), "source": str(lab.event_log), "stored": result.stored,
+                          "skipped": result.skipped}})
 
     def close(self) -> None:
         """Finish (as aborted) if nobody did, then close the store."""
