@@ -289,7 +289,7 @@ def churn(
                     pending.append((time.monotonic() + float(restart_after_s), victim))
             else:
                 events.append({"ts": time.time(), "kind": "skipped", "reason": "no serving node matches"})
-            next_kill += interval_s
+            next_kill = max(next_kill + interval_s, time.monotonic() + interval_s / 2)  # slow restarts: no bursts
         wake = min([next_kill, start + duration_s, *(p[0] for p in pending)])
         time.sleep(max(0.0, min(wake - time.monotonic(), interval_s)))  # pacing, not synchronisation
     for _due, name in pending:
