@@ -30,8 +30,8 @@ __all__ = [
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
 HEALTH_COLOURS = {"alive": "#2ca02c", "paused": "#ff7f0e", "dead": "#d62728"}
-_LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=40, b=40), height=360,
-               legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+_LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=80, b=40), height=360,
+               legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0))
 
 
 def _esc(value: object) -> str:

@@ -68,7 +68,8 @@ def launches_dir(settings: Settings) -> Path:
 
 
 def launch(settings: Settings, experiment: str, topologies: list[str], repeat: int = 1, *,
-           python: str = sys.executable, popen: Callable[..., subprocess.Popen] = subprocess.Popen) -> Launch:
+           warmup_s: float | None = None, observe_s: float | None = None, python: str = sys.executable,
+           popen: Callable[..., subprocess.Popen] = subprocess.Popen) -> Launch:
     """Start ``aftershock run`` in the background; raises :class:`UserError` for anything not in the library."""
     if experiment not in library_experiments():
         raise UserError(f"{experiment!r} is not a library experiment; the dashboard only runs chaos/experiments/*")
@@ -84,6 +85,11 @@ def launch(settings: Settings, experiment: str, topologies: list[str], repeat: i
     out, err = folder / f"{launch_id}.json", folder / f"{launch_id}.log"
     argv = [python, "-m", "aftershock.cli", "run", experiment, *[a for t in topologies for a in ("--topology", t)],
             "--repeat", str(int(repeat)), "--json"]
+    for flag, value in (("--warmup", warmup_s), ("--observe", observe_s)):
+        if value is not None:
+            if not 1.0 <= float(value) <= 3600.0:
+                raise UserError(f"{flag.lstrip('-')} must be between 1 and 3600 seconds")
+            argv += [flag, f"{float(value):g}"]
     env = {**os.environ, "AFTERSHOCK_HOME": str(settings.home)}
     with open(out, "wb") as fo, open(err, "wb") as fe:
         proc = popen(argv, stdin=subprocess.DEVNULL, stdout=fo, stderr=fe, env=env, start_new_session=True,

@@ -46,10 +46,15 @@ def render(config: DashboardConfig) -> None:
     with st.form("launch"):
         experiment = st.selectbox("Experiment (library)", experiments)
         chosen = st.multiselect("Topologies", topologies, default=topologies)
-        repeat = st.number_input("Repeats", min_value=1, max_value=launcher.MAX_REPEAT, value=1, step=1)
+        cols = st.columns(3)
+        repeat = cols[0].number_input("Repeats", min_value=1, max_value=launcher.MAX_REPEAT, value=1, step=1)
+        warmup = cols[1].number_input("Warm-up (s)", min_value=1.0, max_value=600.0, value=10.0, step=1.0)
+        observe = cols[2].number_input("Observe after the fault (s)", min_value=1.0, max_value=600.0, value=15.0,
+                                       step=1.0)
         if st.form_submit_button("Launch"):
             try:
-                record = launcher.launch(config.settings, experiment, chosen, int(repeat))
+                record = launcher.launch(config.settings, experiment, chosen, int(repeat), warmup_s=float(warmup),
+                                         observe_s=float(observe))
                 st.success(f"Launched {record.launch_id}: follow it on the Live page.")
             except AftershockError as exc:
                 st.error(str(exc))
