@@ -82,10 +82,14 @@ def test_decentralized_detects_a_killed_node_within_the_swim_bound_and_recovers(
     restart_delay = status["healing"]["restart_delay_s"]
     wait_until(lambda: events(status["event_log"], "node_migrated"), bound + restart_delay + 15,
                what="a replacement node")
-    after = time.time() + 1
-    wait_for_requests_until(status["request_log"], after + 8)
-    assert availability(requests_between(status["request_log"], after, after + 8)) >= 0.99
+    wait_until(lambda: recovered_for(status, 8.0), 60, interval_s=0.5, what="availability back at 99%")
     assert len([n for n in lab_status_nodes(status) if n["alive"]]) == len(status["nodes"])
+
+
+def recovered_for(status: dict, seconds: float) -> bool:
+    """The last ``seconds`` of finished requests (up to a second ago) were at least 99% ok."""
+    rows = requests_between(status["request_log"], time.time() - seconds - 1, time.time() - 1)
+    return len(rows) >= 10 and availability(rows) >= 0.99
 
 
 def lab_status_nodes(status: dict) -> list[dict]:
@@ -100,10 +104,8 @@ def test_centralized_home_region_loss_is_an_outage_until_restored(lab) -> None:
     wait_for_requests_until(status["request_log"], killed_at + 5)
     assert availability(requests_between(status["request_log"], killed_at + 1, killed_at + 5)) <= 0.05
     control.restore_region("us-east")
-    restored_at = time.time()
-    # Back once the hub has health-checked its agents again.
-    wait_for_requests_until(status["request_log"], restored_at + 8)
-    assert availability(requests_between(status["request_log"], restored_at + 3, restored_at + 8)) >= 0.95
+    # Back once the hub has health-checked its agents again: 5 s in a row at >= 99%.
+    wait_until(lambda: recovered_for(status, 5.0), 90, interval_s=0.5, what="service to come back")
     kinds = [e["kind"] for e in events(status["event_log"])]
     assert "region_killed" in kinds and "region_restored" in kinds
 
