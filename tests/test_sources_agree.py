@@ -63,7 +63,8 @@ def test_collectors_and_ground_truth_agree_on_a_real_outage(lab, settings, tmp_p
             control.restore_region("us-east")
 
             def recovered_for(seconds: float) -> bool:
-                rows = requests_between(status["request_log"], time.time() - seconds - 1, time.time() - 1)
+                lag = 4.0  # longer than the clients' 3 s timeout: every request in the window has its outcome logged
+                rows = requests_between(status["request_log"], time.time() - seconds - lag, time.time() - lag)
                 return len(rows) > 10 and availability(rows) >= 0.99
 
             wait_until(lambda: recovered_for(SUSTAIN_S + 2), 90, interval_s=0.5, what="service to recover")
