@@ -7,7 +7,7 @@ day-long run survives) at the cost of an LTTB pass over a min/max preselection.
 from __future__ import annotations
 
 import numpy as np
-from tsdownsample import MinMaxLTTBDownsampler, NaNMinMaxLTTBDownsampler
+from tsdownsample import MinMaxLTTBDownsampler
 
 __all__ = ["DEFAULT_MAX_POINTS", "THRESHOLD", "downsample_indices", "downsample_xy"]
 
@@ -25,13 +25,16 @@ def downsample_indices(x: np.ndarray, y: np.ndarray, n_out: int = DEFAULT_MAX_PO
     xs = np.ascontiguousarray(x, dtype=np.float64)
     ys = np.ascontiguousarray(y, dtype=np.float64)
     n_out = max(4, n_out - n_out % 2)  # MinMaxLTTB wants an even count
-    if np.isnan(ys).any():
-        if np.isnan(ys).all():
-            return np.linspace(0, n - 1, n_out).astype(np.int64)
-        idx = NaNMinMaxLTTBDownsampler().downsample(xs, ys, n_out=n_out)
-    else:
-        idx = MinMaxLTTBDownsampler().downsample(xs, ys, n_out=n_out)
-    return np.unique(np.asarray(idx, dtype=np.int64))
+    finite = np.isfinite(ys)
+    if finite.all():
+        return np.unique(np.asarray(MinMaxLTTBDownsampler().downsample(xs, ys, n_out=n_out), dtype=np.int64))
+    # missing bins (NaN) carry no value to keep: downsample the observed points, map back to positions
+    keep = np.flatnonzero(finite)
+    if keep.size <= n_out:
+        return keep
+    idx = MinMaxLTTBDownsampler().downsample(np.ascontiguousarray(xs[keep]), np.ascontiguousarray(ys[keep]),
+                                              n_out=n_out)
+    return np.unique(keep[np.asarray(idx, dtype=np.int64)])
 
 
 def downsample_xy(
