@@ -21,7 +21,7 @@ from aiohttp import web
 from fleet.net import NetError, metrics_handler, start_site
 from fleet.proc import announce_ready
 from fleet.runtime import ChildConfig, NodeMetrics
-from fleet.sessions import Replicator, SessionStore, new_memory
+from fleet.sessions import Replicator, SessionStore, freshest, session_routes
 
 __all__ = ["Hub", "main"]
 
@@ -139,21 +139,7 @@ class Hub:
 
     # ---- sessions -----------------------------------------------------------------------
     async def load_session(self, sid: str, expected: int) -> dict[str, Any]:
-        local = self.sessions.get(sid)
-        if (local is not None and local["turn"] >= expected) or expected == 0 or not self._peers:
-            return local or new_memory()
-
-        async def ask(peer: Peer) -> dict[str, Any] | None:
-            try:
-                _, reply = await self.net.call(
-                    peer.region, "POST", f"{peer.url}/sessions/get", body={"ids": [sid]}, timeout_s=1.0
-                )
-            except NetError:
-                return None
-            return (reply or {}).get(sid)
-
-        copies = [c for c in await asyncio.gather(*(ask(p) for p in self._peers)) if c] + ([local] if local else [])
-        return max(copies, key=lambda c: c["turn"]) if copies else new_memory()
+        return await freshest(self.net, sid, expected, self.sessions.get(sid), self._peers)
 
     def save_session(self, sid: str, memory: dict[str, Any]) -> None:
         self.sessions.put(sid, memory)
@@ -263,8 +249,7 @@ class Hub:
         app.router.add_get("/health", self._health)
         app.router.add_get("/view", self._view)
         app.router.add_post("/task", self.handle_task)
-        app.router.add_post("/sessions/get", self._sessions_get)
-        app.router.add_post("/sessions/put", self._sessions_put)
+        session_routes(app, self.sessions)
         return app
 
     async def _metrics(self, request: web.Request) -> web.Response:
@@ -280,12 +265,6 @@ class Hub:
     async def _view(self, _r: web.Request) -> web.Response:
         alive = sum(a.alive for a in self.agents.values()) if self.active else None
         return web.json_response({"node": self.name, "members_alive": alive, "active": self.active})
-
-    async def _sessions_get(self, request: web.Request) -> web.Response:
-        return web.json_response(self.sessions.get_many((await request.json()).get("ids", [])))
-
-    async def _sessions_put(self, request: web.Request) -> web.Response:
-        return web.json_response({"stored": self.sessions.put_many((await request.json()).get("sessions", {}))})
 
     async def run(self) -> None:
         self._peers: list[Peer] = []

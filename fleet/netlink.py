@@ -113,6 +113,15 @@ class EgressProxy:
         if self._session is not None:
             await self._session.close()
 
+    async def _cross(self, link: Link) -> bool:
+        """One direction of a call over ``link``: its latency, or a black hole (False) when it drops."""
+        if self.table.drops(link):
+            await asyncio.sleep(BLACKHOLE_S)
+            return False
+        if link.latency_ms:
+            await asyncio.sleep(link.latency_ms / 1000)
+        return True
+
     def _handler(self, src: str):
         async def handle(request: web.Request) -> web.StreamResponse:
             if not request.raw_path.startswith("http://"):
@@ -121,12 +130,8 @@ class EgressProxy:
             dst = self._region_of_port(target.port or 80)
             if dst is None or target.host not in ("127.0.0.1", "localhost"):
                 return web.json_response({"error": f"unknown destination {target}"}, status=502)
-            out = self.table.get(src, dst)
-            if self.table.drops(out):
-                await asyncio.sleep(BLACKHOLE_S)
+            if not await self._cross(self.table.get(src, dst)):
                 return web.json_response({"error": "dropped"}, status=504)
-            if out.latency_ms:
-                await asyncio.sleep(out.latency_ms / 1000)
             body = await request.read()
             headers = {k: v for k, v in request.headers.items() if k.lower() in ("content-type", "authorization")}
             assert self._session is not None
@@ -141,12 +146,8 @@ class EgressProxy:
                 if request.transport is not None:
                     request.transport.close()
                 raise web.HTTPBadGateway() from None
-            back = self.table.get(dst, src)
-            if self.table.drops(back):
-                await asyncio.sleep(BLACKHOLE_S)
+            if not await self._cross(self.table.get(dst, src)):
                 return web.json_response({"error": "dropped"}, status=504)
-            if back.latency_ms:
-                await asyncio.sleep(back.latency_ms / 1000)
             return web.Response(body=payload, status=status, headers={"Content-Type": ctype})
 
         return handle

@@ -19,7 +19,7 @@ from aiohttp import web
 from fleet.net import NetError, metrics_handler, start_site, token_middleware
 from fleet.proc import announce_ready
 from fleet.runtime import ChildConfig, NodeMetrics
-from fleet.sessions import Replicator, SessionStore, advance, holders, new_memory
+from fleet.sessions import Replicator, SessionStore, advance, freshest, holders, new_memory, session_routes
 from fleet.swim import Member, Swim
 
 __all__ = ["Agent", "NodeHost", "main"]
@@ -167,22 +167,8 @@ class NodeHost:
         return holders(sid, [m for m in self.swim.alive() if m.state == "alive"], self.replication + 1)
 
     async def load_session(self, sid: str, expected_turn: int) -> dict[str, Any]:
-        local = self.sessions.get(sid)
-        if (local is not None and local["turn"] >= expected_turn) or expected_turn == 0 or self.swim is None:
-            return local or new_memory()
-        peers = [m for m in self._holders(sid) if m.name != self.name]
-
-        async def ask(peer: Member) -> dict[str, Any] | None:
-            try:
-                _, reply = await self.net.call(
-                    peer.region, "POST", f"{peer.url}/sessions/get", body={"ids": [sid]}, timeout_s=1.0
-                )
-            except NetError:
-                return None
-            return (reply or {}).get(sid)
-
-        copies = [c for c in await asyncio.gather(*(ask(p) for p in peers)) if c] + ([local] if local else [])
-        return max(copies, key=lambda c: c["turn"]) if copies else new_memory()
+        peers = [m for m in self._holders(sid) if m.name != self.name] if self.swim is not None else []
+        return await freshest(self.net, sid, expected_turn, self.sessions.get(sid), peers)
 
     def save_session(self, sid: str, memory: dict[str, Any]) -> None:
         self.sessions.put(sid, memory)
@@ -241,8 +227,7 @@ class NodeHost:
         app.router.add_post("/swim/ping", self._ping)
         app.router.add_post("/swim/ping-req", self._ping_req)
         app.router.add_post("/swim/sync", self._sync)
-        app.router.add_post("/sessions/get", self._sessions_get)
-        app.router.add_post("/sessions/put", self._sessions_put)
+        session_routes(app, self.sessions)
         app.router.add_post("/forward", self.handle_forward)
         app.router.add_post("/admin/kill-agent", self._kill_agent)
         app.router.add_post("/admin/start-agent", self._start_agent)
@@ -289,15 +274,6 @@ class NodeHost:
         if self.swim is None:
             return web.json_response({"error": "no membership here"}, status=404)
         return web.json_response(self.swim.handle_sync(await request.json()))
-
-    async def _sessions_get(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        return web.json_response(self.sessions.get_many(body.get("ids", [])))
-
-    async def _sessions_put(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        stored = self.sessions.put_many(body.get("sessions", {}))
-        return web.json_response({"stored": stored})
 
     async def _kill_agent(self, request: web.Request) -> web.Response:
         agent = self.agents.get((await request.json()).get("agent", ""))

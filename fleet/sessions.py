@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
 
-__all__ = ["SessionStore", "Replicator", "holders", "new_memory", "advance"]
+__all__ = ["SessionStore", "Replicator", "holders", "new_memory", "advance", "freshest", "session_routes"]
 
 log = logging.getLogger("aftershock.fleet.sessions")
 HISTORY = 8
@@ -122,3 +122,43 @@ class Replicator:
         while True:
             await asyncio.sleep(self.period_s)
             await self.flush()
+
+
+async def freshest(
+    net: Any,
+    sid: str,
+    expected_turn: int,
+    local: dict[str, Any] | None,
+    peers: Sequence[_Holder],
+    timeout_s: float = 1.0,
+) -> dict[str, Any]:
+    """The newest copy of ``sid`` among ``local`` and ``peers``; asks peers only when ``local`` is older
+    than the turn the client expects (the common case, a fresh local copy, costs no network call)."""
+    if (local is not None and local["turn"] >= expected_turn) or expected_turn == 0 or not peers:
+        return local or new_memory()
+
+    async def ask(peer: _Holder) -> dict[str, Any] | None:
+        try:
+            _, reply = await net.call(
+                peer.region, "POST", f"{peer.url}/sessions/get", body={"ids": [sid]}, timeout_s=timeout_s
+            )
+        except Exception:  # a dead or partitioned peer has no copy to offer
+            return None
+        return (reply or {}).get(sid)
+
+    copies = [c for c in await asyncio.gather(*(ask(p) for p in peers)) if c] + ([local] if local else [])
+    return max(copies, key=lambda c: c["turn"]) if copies else new_memory()
+
+
+def session_routes(app: Any, store: SessionStore) -> None:
+    """``/sessions/get`` and ``/sessions/put`` on an aiohttp app: how holders serve and receive replicas."""
+    from aiohttp import web
+
+    async def get(request: web.Request) -> web.Response:
+        return web.json_response(store.get_many((await request.json()).get("ids", [])))
+
+    async def put(request: web.Request) -> web.Response:
+        return web.json_response({"stored": store.put_many((await request.json()).get("sessions", {}))})
+
+    app.router.add_post("/sessions/get", get)
+    app.router.add_post("/sessions/put", put)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -78,21 +78,28 @@ class Healing(_Model):
     migrate: bool = True
 
 
-class Membership(_Model):
-    """SWIM parameters (decentralized): probe period and timeout, indirect probes, suspicion multiplier."""
+class _WithPreset(_Model):
+    """A block whose ``preset`` names a row of a preset table; explicit fields override the preset."""
 
+    _presets: ClassVar[dict[str, dict[str, float | int]]] = {}
     preset: Literal["lan", "wan", "lab", "test"] | None = None
-    probe_period_s: float = Field(default=0.5, gt=0, le=60)
-    probe_timeout_s: float = Field(default=0.25, gt=0, le=60)
-    indirect_probes: int = Field(default=2, ge=0, le=10)
-    suspicion_mult: float = Field(default=2, gt=0, le=20)
 
     @model_validator(mode="before")
     @classmethod
     def _apply_preset(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("preset") in MEMBERSHIP_PRESETS:
-            return {**MEMBERSHIP_PRESETS[data["preset"]], **data}
+        if isinstance(data, dict) and data.get("preset") in cls._presets:
+            return {**cls._presets[data["preset"]], **data}
         return data
+
+
+class Membership(_WithPreset):
+    """SWIM parameters (decentralized): probe period and timeout, indirect probes, suspicion multiplier."""
+
+    _presets: ClassVar[dict[str, dict[str, float | int]]] = MEMBERSHIP_PRESETS
+    probe_period_s: float = Field(default=0.5, gt=0, le=60)
+    probe_timeout_s: float = Field(default=0.25, gt=0, le=60)
+    indirect_probes: int = Field(default=2, ge=0, le=10)
+    suspicion_mult: float = Field(default=2, gt=0, le=20)
 
     @model_validator(mode="after")
     def _timeout_below_period(self) -> Membership:
@@ -101,20 +108,13 @@ class Membership(_Model):
         return self
 
 
-class Health(_Model):
+class Health(_WithPreset):
     """Hub health checks (centralized, hybrid): interval, timeout and consecutive failures to declare dead."""
 
-    preset: Literal["lan", "wan", "lab", "test"] | None = None
+    _presets: ClassVar[dict[str, dict[str, float | int]]] = HEALTH_PRESETS
     interval_s: float = Field(default=0.5, gt=0, le=60)
     timeout_s: float = Field(default=0.25, gt=0, le=60)
     failure_threshold: int = Field(default=3, ge=1, le=100)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _apply_preset(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("preset") in HEALTH_PRESETS:
-            return {**HEALTH_PRESETS[data["preset"]], **data}
-        return data
 
 
 class Standby(_Model):
