@@ -1,0 +1,45 @@
+"""``build_report(store, id, fmt)``: the one entry point of the CLI and the dashboard's export button."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aftershock.errors import ReportError
+from reports.data import load_report_data
+from store import RunStore
+
+__all__ = ["FORMATS", "build_report", "render"]
+
+FORMATS = ("html", "pdf", "json", "md", "junit")
+
+
+def render(data: object, fmt: str, *, min_resilience: float | None = None, browser: str | None = None) -> bytes:
+    """Render gathered :class:`reports.data.ReportData` in one format."""
+    from reports import html, pdf, text
+
+    if fmt == "json":
+        return text.to_json(data)  # type: ignore[arg-type]
+    if fmt == "md":
+        return text.to_markdown(data)  # type: ignore[arg-type]
+    if fmt == "junit":
+        return text.to_junit(data, min_resilience)  # type: ignore[arg-type]
+    if fmt == "html":
+        return html.to_html(data, min_resilience)  # type: ignore[arg-type]
+    if fmt == "pdf":
+        return pdf.html_to_pdf(html.to_html(data, min_resilience), browser=browser)  # type: ignore[arg-type]
+    raise ReportError(f"unknown report format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+def build_report(store: RunStore, report_id: str, fmt: str, *, home: Path | None = None,
+                 min_resilience: float | None = None, browser: str | None = None) -> bytes:
+    """The report of a run (``r-...``) or comparison (``c-...``) as bytes.
+
+    ``home`` (the data directory) adds regression flags of scheduled runs; ``min_resilience`` overrides the
+    experiment's ``aftershock.slo.min_resilience`` for the JUnit/HTML thresholds.
+    """
+    if fmt not in FORMATS:
+        raise ReportError(f"unknown report format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if min_resilience is not None and not 0 <= min_resilience <= 100:
+        raise ReportError(f"--min-resilience is a resilience R in 0..100, got {min_resilience:g}")
+    data = load_report_data(store, report_id, home=home)
+    return render(data, fmt, min_resilience=min_resilience, browser=browser)

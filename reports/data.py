@@ -1,0 +1,174 @@
+"""Everything a report shows, gathered once from the store (then rendered to HTML, PDF, JSON, Markdown, JUnit).
+
+A comparison's numbers are ``summarise_comparison``'s (the same as ``aftershock show`` and the dashboard);
+a single run is summarised with the same ``compare`` over that one run, so every format reads one shape.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from aftershock.errors import AftershockError, ReportError
+from dashboards import frames
+from store import RunStore
+
+__all__ = ["ReportData", "load_report_data", "experiment_info", "slo_of", "MAX_TIMELINES"]
+
+log = logging.getLogger("aftershock.reports")
+
+MAX_TIMELINES = 8
+
+
+@dataclass
+class ReportData:
+    """What every format renders; ``summary`` is the JSON summary of docs/results.md."""
+
+    kind: str
+    id: str
+    experiment: str
+    title: str
+    description: str
+    steps: list[dict[str, Any]]
+    hypothesis: list[dict[str, Any]]
+    slo: dict[str, Any]
+    summary: dict[str, Any]
+    runs: list[dict[str, Any]]
+    availability: pd.DataFrame
+    latency: pd.DataFrame
+    timelines: dict[str, pd.DataFrame] = field(default_factory=dict)
+    journals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    regressions: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def experiment_info(data: dict[str, Any] | None) -> dict[str, Any]:
+    """Title, description, method steps and hypothesis probes (with tolerances) of an experiment."""
+    data = data or {}
+    steps = []
+    for phase in ("method", "rollbacks"):
+        for a in data.get(phase) or []:
+            if isinstance(a, dict):
+                provider = a.get("provider") or {}
+                steps.append({"phase": phase, "name": str(a.get("name", "")), "type": str(a.get("type", "")),
+                              "function": f"{provider.get('module', '')}.{provider.get('func', '')}".strip("."),
+                              "arguments": provider.get("arguments") or {}})
+    hypothesis = data.get("steady-state-hypothesis") or {}
+    probes = [{"name": str(p.get("name", "")), "tolerance": p.get("tolerance")}
+              for p in hypothesis.get("probes") or [] if isinstance(p, dict)]
+    return {"title": str(data.get("title", "")), "description": str(data.get("description", "")), "steps": steps,
+            "hypothesis": probes, "hypothesis_title": str(hypothesis.get("title", ""))}
+
+
+def slo_of(data: dict[str, Any] | None) -> dict[str, Any]:
+    """``extensions: [{name: aftershock, slo: {min_resilience: 90, max_ttr_s: 30}}]`` of an experiment."""
+    for ext in (data or {}).get("extensions") or []:
+        if isinstance(ext, dict) and ext.get("name") == "aftershock" and isinstance(ext.get("slo"), dict):
+            return dict(ext["slo"])
+    return {}
+
+
+def _experiment_data(store: RunStore, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The experiment as it ran (from a journal), else the file the run recorded."""
+    for run in runs:
+        journal = store.get_journal(run["run_id"])
+        if journal and isinstance(journal.get("experiment"), dict):
+            return journal["experiment"]
+    for run in runs:
+        path = (store.get_run(run["run_id"]).get("settings") or {}).get("experiment_path")
+        if path and Path(path).is_file():
+            try:
+                data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+                if isinstance(data, dict):
+                    return data
+            except (OSError, yaml.YAMLError):
+                log.warning("cannot read experiment file %s", path)
+    return {}
+
+
+def _curves(store: RunStore, run: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    t0 = float(run.get("injected_at") or run.get("started_at") or 0.0)
+    if store.request_log_path(run["run_id"]) is not None:
+        requests = store.load_requests(run["run_id"])
+        return frames.availability_curve(requests, t0), frames.latency_percentiles(requests, t0)
+    series = store.load_series(run["run_id"], ["aftershock_client_requests_total"])
+    return frames.availability_curve_from_series(series, t0), pd.DataFrame(columns=["t", "p50", "p90", "p99"])
+
+
+def _run_summary(store: RunStore, run: dict[str, Any]) -> dict[str, Any]:
+    from aftershock.results import analyse_stored_run
+    from analysis import compare
+
+    try:
+        metrics = analyse_stored_run(store, run["run_id"])
+    except (AftershockError, ValueError) as exc:
+        return {"comparison_id": run["run_id"], "experiment": run["experiment"], "results": [], "summary": {},
+                "verdicts": [], "notes": [], "not_analysed": [{"run_id": run["run_id"], "topology": run["topology"],
+                                                               "status": run["status"], "error": str(exc)}]}
+    doc = compare([metrics], comparison_id=run["run_id"], experiment=run["experiment"]).to_json_dict()
+    doc["not_analysed"] = []
+    return doc
+
+
+def load_report_data(store: RunStore, report_id: str, *, home: Path | None = None) -> ReportData:
+    """Gather a run (``r-...``) or a comparison (``c-...``); :class:`ReportError` for an unknown id."""
+    from aftershock.results import summarise_comparison
+
+    try:
+        if report_id.startswith("c-"):
+            comparison = store.get_comparison(report_id)
+            runs = list(comparison["runs"])
+            summary, kind, experiment = summarise_comparison(store, report_id), "comparison", comparison["experiment"]
+        elif report_id.startswith("r-"):
+            run = store.get_run(report_id)
+            runs, kind, experiment = [run], "run", run["experiment"]
+            summary = _run_summary(store, run)
+            summary["kind"] = "run"
+        else:
+            raise ReportError(f"{report_id}: not a run (r-...) or comparison (c-...) id; list them with "
+                              f"`aftershock runs`")
+    except AftershockError as exc:
+        if isinstance(exc, ReportError):
+            raise
+        raise ReportError(str(exc)) from None
+    exp = _experiment_data(store, runs)
+    info = experiment_info(exp)
+    avail, lat, problems = [], [], []
+    timelines: dict[str, pd.DataFrame] = {}
+    journals: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        keys = {"topology": run["topology"], "run_id": run["run_id"]}
+        try:
+            a, p = _curves(store, run)
+        except (AftershockError, ValueError, OSError) as exc:
+            problems.append(f"{run['run_id']}: {exc}")
+            continue
+        avail.append(a.assign(**keys))
+        lat.append(p.assign(**keys))
+        t0 = float(run.get("injected_at") or run.get("started_at") or 0.0)
+        if len(timelines) < MAX_TIMELINES:
+            timelines[run["run_id"]] = frames.timeline_frame(store.load_timeline(run["run_id"]), t0)
+        journal = store.get_journal(run["run_id"])
+        if journal:
+            journals[run["run_id"]] = journal
+    regressions: list[dict[str, Any]] = []
+    if home is not None and kind == "comparison":
+        from scheduling.regressions import regressions_for
+
+        flags = regressions_for(home)
+        regressions = flags[flags["comparison_id"] == report_id].to_dict("records")
+    cols = ["topology", "run_id"]
+    return ReportData(
+        kind=kind, id=report_id, experiment=str(experiment), title=info["title"] or str(experiment),
+        description=info["description"], steps=info["steps"], hypothesis=info["hypothesis"], slo=slo_of(exp),
+        summary=summary, runs=[{k: r.get(k) for k in ("run_id", "topology", "repeat", "status", "injected_at")}
+                               for r in runs],
+        availability=pd.concat(avail, ignore_index=True) if avail else
+        pd.DataFrame(columns=[*cols, *frames.CURVE_COLUMNS]),
+        latency=pd.concat(lat, ignore_index=True) if lat else pd.DataFrame(columns=[*cols, "t", "p50", "p90", "p99"]),
+        timelines=timelines, journals=journals, regressions=regressions, problems=problems)

@@ -1,0 +1,141 @@
+"""The self-contained HTML report: Jinja2 with autoescape, plotly.js inlined once, no external URL at all.
+
+The plotly.js bundle carries dormant URLs (map tiles, the plotly.com logo link) in code paths a report never
+takes; they are rewritten to ``about:blank`` so the file cannot reach the network even by accident. What
+remains are W3C namespace names (``http://www.w3.org/2000/svg``...), which the DOM needs and never fetches;
+a test checks that nothing else starting with ``http://`` or ``https://`` is left.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import re
+from typing import Any
+
+import jinja2
+import plotly.graph_objects as go
+from markupsafe import Markup
+
+from dashboards import figures, frames
+from reports.data import ReportData
+from reports.text import bounds_rows, junit_cases
+
+__all__ = ["to_html", "offline_plotlyjs", "figures_of", "PLOT_CONFIG", "NAMESPACE_URL"]
+
+PLOT_CONFIG = {"displaylogo": False, "responsive": True}
+# W3C namespace names (SVG, XLink, XHTML) are identifiers the DOM needs, never fetched: they stay.
+_URL = re.compile(r"https?://(?!www\.w3\.org/(?:2000/svg|1999/xlink|1999/xhtml|2000/xmlns/|XML/1998/namespace))"
+                  r"[^\s\"'`)<>\\]*")
+NAMESPACE_URL = re.compile(r"https?://www\.w3\.org/(?:2000/svg|1999/xlink|1999/xhtml|2000/xmlns/|XML/1998/namespace)")
+
+
+@functools.lru_cache(maxsize=1)
+def offline_plotlyjs() -> str:
+    """plotly.js with every URL literal neutralised (computed once per process)."""
+    import plotly.offline
+
+    return _URL.sub("about:blank", plotly.offline.get_plotlyjs())
+
+
+def figures_of(data: ReportData) -> list[tuple[str, go.Figure]]:
+    """The Compare and Run page charts: availability with fault windows, latency, throughput, timelines."""
+    windows = frames.fault_windows(data.summary)
+    out = [("availability", figures.availability_figure(data.availability, windows)),
+           ("latency", figures.metric_figure(data.latency, ["p50", "p99"], title="Client latency (p50, p99)",
+                                             yaxis="seconds")),
+           ("throughput", figures.metric_figure(data.availability, ["ok_per_s", "failed_per_s"],
+                                                title="Throughput (ok and failed per second)", yaxis="requests / s"))]
+    for run_id, timeline in data.timelines.items():
+        curve = data.availability[data.availability["run_id"] == run_id] if not data.availability.empty else None
+        out.append((f"timeline {run_id}", figures.run_timeline_figure(curve, timeline)))
+    return out
+
+
+_TEMPLATE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none';
+  script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; img-src data:; font-src data:">
+<title>Aftershock {{ d.kind }} {{ d.id }}: {{ d.title }}</title>
+<style>
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1100px;color:#222;
+padding:0 1em}
+table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em}td,th{border:1px solid #ccc;padding:.25em .5em;
+text-align:left;vertical-align:top}
+th{background:#f4f4f4}.fail{color:#b00020;font-weight:600}.pass{color:#1b5e20}.muted{color:#666}
+.chart{page-break-inside:avoid;break-inside:avoid;margin-bottom:1em}pre{white-space:pre-wrap;margin:0}
+@media print{body{margin:0;max-width:none}h2{page-break-after:avoid}.modebar-container{display:none}}
+</style>
+<script type="text/javascript">{{ plotlyjs }}</script>
+</head><body>
+<h1>{{ d.title }}</h1>
+<p class="muted">Aftershock {{ d.kind }} <code>{{ d.id }}</code> &middot; experiment <code>{{ d.experiment }}</code>
+&middot; report generated {{ generated }}</p>
+<h2>Experiment</h2>
+<p>{{ d.description }}</p>
+{% if d.hypothesis %}<h3>Steady-state hypothesis</h3><table><tr><th>probe</th><th>tolerance</th></tr>
+{% for p in d.hypothesis %}<tr><td>{{ p.name }}</td><td><code>{{ p.tolerance | tojson }}</code></td>
+</tr>{% endfor %}</table>{% endif %}
+<h3>Method</h3><table><tr><th>phase</th><th>step</th><th>type</th><th>function</th><th>arguments</th></tr>
+{% for s in d.steps %}<tr><td>{{ s.phase }}</td><td>{{ s.name }}</td><td>{{ s.type }}</td><td><code>{{ s.function }}
+</code></td>
+<td><code>{{ s.arguments | tojson }}</code></td></tr>{% endfor %}</table>
+<h2>Summary</h2>
+<p class="muted">Medians with bootstrap 95 % intervals over repeats (docs/analysis.md).</p>
+<table><tr>{% for c in summary_cols %}<th>{{ c }}</th>{% endfor %}</tr>
+{% for row in summary_rows %}<tr>{% for c in summary_cols %}<td>{{ row[c] }}</td>{% endfor %}</tr>{% endfor %}
+</table>
+<h3>Verdicts</h3><ul>
+{% for v in verdicts %}<li>{{ v }}</li>{% else %}
+<li class="muted">no clear difference, too few repeats, or one topology only</li>{% endfor %}</ul>
+{% if d.regressions %}<h3 class="fail">Regressions against previous scheduled runs</h3><ul>
+{% for f in d.regressions %}<li class="fail">{{ f.message }}</li>{% endfor %}</ul>{% endif %}
+{% if checks %}<h3>Thresholds</h3><table><tr><th>topology</th><th>check</th><th>result</th><th>measured</th></tr>
+{% for c in checks %}<tr><td>{{ c.topology }}</td><td>{{ c.name }}</td>
+<td class="{{ 'fail' if c.status == 'failed' else 'pass' }}">{{ c.status }}</td><td>{{ c.message }}</td>
+</tr>{% endfor %}</table>{% endif %}
+<h2>Charts</h2>
+{% for name, html in charts %}<div class="chart" data-chart="{{ name }}">
+{% if name.startswith("timeline") %}<h3>Run {{ name[9:] }}</h3>{% endif %}{{ html }}</div>{% endfor %}
+<h2>Measured against physical bounds</h2>
+<p class="muted">A measured TTR can never beat detection plus restart delay (min TTR);
+ "suspect" marks one that did.</p>
+<table><tr>{% for c in bounds_cols %}<th>{{ c }}</th>{% endfor %}</tr>
+{% for row in bounds %}<tr>{% for c in bounds_cols %}<td>{{ row[c] }}</td>{% endfor %}</tr>{% endfor %}</table>
+<h2>Runs</h2><table><tr><th>run</th><th>topology</th><th>repeat</th><th>status</th></tr>
+{% for r in d.runs %}<tr><td><code>{{ r.run_id }}</code></td><td>{{ r.topology }}</td><td>{{ r.repeat }}</td>
+<td>{{ r.status }}</td></tr>{% endfor %}</table>
+{% for n in notes %}<p class="muted">{{ n }}</p>{% endfor %}
+</body></html>
+"""
+
+
+@functools.lru_cache(maxsize=1)
+def _template() -> jinja2.Template:
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    env.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": str}
+    return env.from_string(_TEMPLATE)
+
+
+def _chart_html(fig: go.Figure, index: int) -> Markup:
+    # Plotly's own serialisation escapes "</" in its JSON; user strings were HTML-escaped by the builders.
+    return Markup(fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"aftershock-chart-{index}",
+                              config=PLOT_CONFIG, default_height="380px"))
+
+
+def to_html(data: ReportData, min_resilience: float | None = None, *, now: _dt.datetime | None = None) -> bytes:
+    """One file that opens offline: every chart interactive, every user string escaped."""
+    table = frames.summary_table(data.summary)
+    verdicts = [v.get("text") for v in data.summary.get("verdicts") or [] if v.get("outcome") == "clear"]
+    notes: list[Any] = list(data.summary.get("notes") or [])
+    notes += [f"{s.get('run_id')} not analysed: {s.get('error')}" for s in data.summary.get("not_analysed") or []]
+    notes += data.problems
+    bounds = bounds_rows(data)
+    page = _template().render(
+        d=data, plotlyjs=Markup(offline_plotlyjs()),
+        generated=(now or _dt.datetime.now()).strftime("%Y-%m-%d %H:%M"),
+        summary_cols=list(table.columns), summary_rows=table.to_dict("records"), verdicts=verdicts,
+        checks=junit_cases(data, min_resilience), charts=[(n, _chart_html(f, i)) for i, (n, f) in
+                                                          enumerate(figures_of(data))],
+        bounds=bounds, bounds_cols=list(bounds[0]) if bounds else [], notes=notes)
+    return page.encode("utf-8")
