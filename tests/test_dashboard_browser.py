@@ -27,7 +27,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-PAGE_TIMEOUT_MS = 30_000
+PAGE_TIMEOUT_MS = 60_000
 
 pytestmark = pytest.mark.browser
 
@@ -134,6 +134,7 @@ def browser(dashboard: str) -> Iterator[object]:
 
 def visit(browser: object, url: str, name: str, ready: str | None) -> object:
     """Open a page, wait for Streamlit to finish the run (and for ``ready``), screenshot it."""
+    started = time.monotonic()
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(PAGE_TIMEOUT_MS)
     page.goto(url)
@@ -143,7 +144,8 @@ def visit(browser: object, url: str, name: str, ready: str | None) -> object:
         page.wait_for_selector(ready)
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')")
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"dashboard-{name}.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"dashboard-{name}.png"), full_page=False)
+    print(f"{name}: {time.monotonic() - started:.1f} s")  # noqa: T201 - timing shown with -s
     assert page.locator('[data-testid="stException"]').count() == 0, page.locator(
         '[data-testid="stException"]').first.inner_text()
     return page
