@@ -8,8 +8,9 @@ topologies, the run is skipped: chaos should not spend budget the deployment no 
 **Regression**: per topology, the per-run values of the new attempt against those of the previous attempts
 (up to :data:`BASELINE_ATTEMPTS`, at least :data:`MIN_BASELINE_RUNS` runs): a bootstrap 95 % interval of the
 median each (``analysis.compare.bootstrap_median_ci``); flagged only when the intervals do not overlap
-(``intervals_overlap``) and the new one is worse: lower resilience R, or longer TTR (a run that did not
-recover counts as an infinite TTR, as in the comparison).
+(``intervals_overlap``) and the new one is worse by a margin that matters (:data:`MIN_RESILIENCE_DROP`
+points of R; TTR up by :data:`MIN_TTR_RISE_S` and :data:`MIN_TTR_RISE_RATIO`): lower resilience R, or longer
+TTR (a run that did not recover counts as an infinite TTR, as in the comparison).
 """
 
 from __future__ import annotations
@@ -24,11 +25,17 @@ import pandas as pd
 from analysis.compare import EXCLUDED_STATUSES, bootstrap_median_ci, intervals_overlap
 
 __all__ = ["metrics_of_summary", "budget_burn", "gate_reason", "detect_regressions", "regressions_for",
-           "BUDGET_WINDOW_S", "BASELINE_ATTEMPTS", "MIN_BASELINE_RUNS", "FLAG_COLUMNS"]
+           "BUDGET_WINDOW_S", "BASELINE_ATTEMPTS", "MIN_BASELINE_RUNS", "FLAG_COLUMNS", "MIN_RESILIENCE_DROP",
+           "MIN_TTR_RISE_S", "MIN_TTR_RISE_RATIO"]
 
 BUDGET_WINDOW_S = 30 * 86400.0
 BASELINE_ATTEMPTS = 10
 MIN_BASELINE_RUNS = 3
+#: Smallest changes worth a flag: identical repeats give zero-width intervals, so a 0.1 s wobble would
+#: otherwise count as "significant". Resilience points (0..100); TTR seconds and relative rise.
+MIN_RESILIENCE_DROP = 1.0
+MIN_TTR_RISE_S = 1.0
+MIN_TTR_RISE_RATIO = 0.2
 FLAG_COLUMNS = ["comparison_id", "experiment", "topology", "metric", "message", "schedule", "fire_time"]
 _REGRESSION_METRICS = {"resilience": True, "ttr_s": False}  # metric -> higher is better
 
@@ -106,7 +113,10 @@ def detect_regressions(current: Mapping[str, Any], history: Sequence[Mapping[str
             ref = bootstrap_median_ci(base, seed=seed)
             if intervals_overlap((cur[1], cur[2]), (ref[1], ref[2])):
                 continue
-            worse = cur[2] < ref[1] if higher_better else cur[1] > ref[2]
+            if higher_better:
+                worse = cur[2] < ref[1] and ref[0] - cur[0] >= MIN_RESILIENCE_DROP
+            else:
+                worse = cur[1] > ref[2] and cur[0] - ref[0] >= max(MIN_TTR_RISE_S, MIN_TTR_RISE_RATIO * ref[0])
             if not worse:
                 continue
             label = "resilience R" if metric == "resilience" else "TTR (s)"
