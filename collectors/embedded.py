@@ -8,18 +8,21 @@ target gets ``job`` and ``instance`` labels, and every scrape adds synthetic ``u
 
 from __future__ import annotations
 
+import base64
+import gzip
+import http.client
 import math
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
-
-import requests
-from prometheus_client.parser import text_string_to_metric_families
+from urllib.parse import unquote, urlsplit
 
 from aftershock.errors import CollectorError
 from collectors.base import LOGGER, CollectorBase, Sample, SampleSink, Target, flush_sink
+from collectors.exposition import parse_samples
 
 __all__ = [
     "EmbeddedCollector",
@@ -30,6 +33,8 @@ __all__ = [
     "MIN_INTERVAL_S",
     "DEFAULT_INTERVAL_S",
     "DEFAULT_JOB",
+    "ConnectionFactory",
+    "connect",
 ]
 
 MIN_INTERVAL_S = 0.25
@@ -38,10 +43,41 @@ DEFAULT_INTERVAL_S = 1.0
 MAX_DEFAULT_TIMEOUT_S = 1.0
 DEFAULT_JOB = "aftershock"
 FLUSH_INTERVAL_S = 2.0
-#: Extra time the loop waits for a scrape beyond its timeout (requests' timeout is per socket operation).
+#: Extra time the loop waits for a scrape beyond its timeout (the HTTP timeout is per socket operation).
 WAIT_SLACK_S = 0.05
 STOP_GRACE_S = 2.0
 ACCEPT = "text/plain;version=0.0.4;q=1,*/*;q=0.1"
+
+#: Makes one HTTP connection: (scheme, host, port, timeout_s). A parameter so tests can substitute it.
+ConnectionFactory = Callable[[str, str, int, float], http.client.HTTPConnection]
+
+
+def connect(scheme: str, host: str, port: int, timeout_s: float) -> http.client.HTTPConnection:
+    """A plain ``http.client`` connection: about 1 ms less CPU per scrape than ``requests`` (see the benchmark)."""
+    cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+    return cls(host, port, timeout=timeout_s)
+
+
+@dataclass(frozen=True)
+class _Endpoint:
+    """What a scrape of one target URL needs, parsed once."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str
+    headers: dict[str, str]
+
+    @classmethod
+    def of(cls, url: str) -> _Endpoint:
+        parts = urlsplit(url)
+        headers = {"Accept": ACCEPT}
+        if parts.username is not None:  # as requests did: basic auth from the URL's user info
+            cred = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(cred).decode("ascii")
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return cls(parts.scheme, parts.hostname or "", port, path, headers)
 
 
 @dataclass(frozen=True)
@@ -77,6 +113,10 @@ def merge_labels(exposed: Mapping[str, str], target: Mapping[str, str]) -> dict[
 
     Empty values are dropped, because Prometheus treats an empty label as an absent one.
     """
+    if target.keys().isdisjoint(exposed) and "" not in exposed.values():  # the common case, at C speed
+        merged = dict(target)
+        merged.update(exposed)
+        return merged
     merged = dict(target)
     for name, value in exposed.items():
         if value == "":
@@ -91,14 +131,15 @@ def merge_labels(exposed: Mapping[str, str], target: Mapping[str, str]) -> dict[
 
 
 def parse_exposition(text: str, target_labels: Mapping[str, str], ts: float) -> list[Sample]:
-    """Samples of one scrape, names as exposed (``_bucket``, ``_count``, ``_sum``, ``_total``...)."""
-    out: list[Sample] = []
-    append = out.append
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            labels = merge_labels(s.labels, target_labels) if s.labels else target_labels
-            append((ts, s.name, labels, float(s.value)))
-    return out
+    """Samples of one scrape, names as exposed (``_bucket``, ``_count``, ``_sum``, ``_total``...).
+
+    Parsed by :func:`collectors.exposition.parse_samples` (a fast path, prometheus_client's parser otherwise);
+    raises ``ValueError`` on malformed text.
+    """
+    return [
+        (ts, name, merge_labels(labels, target_labels) if labels else target_labels, value)
+        for name, labels, value in parse_samples(text)
+    ]
 
 
 def _base_labels(target: Target, job: str) -> dict[str, str]:
@@ -127,7 +168,7 @@ class EmbeddedCollector(CollectorBase):
         job: str = DEFAULT_JOB,
         max_workers: int = 16,
         flush_interval_s: float = FLUSH_INTERVAL_S,
-        session_factory: Callable[[], requests.Session] = requests.Session,
+        connection_factory: ConnectionFactory = connect,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not interval_s >= MIN_INTERVAL_S:
@@ -148,7 +189,7 @@ class EmbeddedCollector(CollectorBase):
         self.max_workers = max(1, max_workers)
         self.flush_interval_s = flush_interval_s
         self._targets_fn = targets_fn
-        self._session_factory = session_factory
+        self._connection_factory = connection_factory
         self._clock = clock
         self._lock = threading.Lock()
         self._targets: list[Target] = list(targets)
@@ -156,8 +197,9 @@ class EmbeddedCollector(CollectorBase):
         self._health: dict[str, TargetHealth] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._local = threading.local()
-        self._sessions: list[requests.Session] = []
+        self._endpoints: dict[str, _Endpoint] = {}
+        #: Idle keep-alive connections by target URL; a scrape takes its target's and gives it back.
+        self._idle: dict[str, http.client.HTTPConnection] = {}
 
     # -- public ---------------------------------------------------------------------------------------
 
@@ -216,15 +258,66 @@ class EmbeddedCollector(CollectorBase):
                 self.set_targets(fresh)
         return self.targets
 
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._session_factory()
-            session.trust_env = False  # loopback targets: no proxies, no netrc lookups per request
-            self._local.session = session
+    def _take_connection(self, url: str) -> tuple[_Endpoint, http.client.HTTPConnection, bool]:
+        """The target's idle connection (reused=True) or a new one; never shared by two scrapes."""
+        with self._lock:
+            endpoint = self._endpoints.get(url)
+            conn = self._idle.pop(url, None)
+        if endpoint is None:
+            endpoint = _Endpoint.of(url)
             with self._lock:
-                self._sessions.append(session)
-        return session
+                self._endpoints[url] = endpoint
+        if conn is not None:
+            return endpoint, conn, True
+        return endpoint, self._connection_factory(endpoint.scheme, endpoint.host, endpoint.port, self.timeout_s), False
+
+    def _give_back(self, url: str, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            extra = self._idle.get(url)
+            self._idle[url] = conn
+        if extra is not None:
+            extra.close()
+
+    def _close_idle(self, keep: set[str] | None = None) -> None:
+        """Close idle connections of targets not in ``keep`` (all when ``keep`` is None)."""
+        with self._lock:
+            gone = [url for url in self._idle if keep is None or url not in keep]
+            conns = [self._idle.pop(url) for url in gone]
+            for url in gone:
+                self._endpoints.pop(url, None)
+        for conn in conns:
+            conn.close()
+
+    def _fetch(self, url: str) -> tuple[int, bytes]:
+        """GET ``url`` on a keep-alive connection: (status, body).
+
+        A reused connection the server has closed in the meantime is retried once on a fresh one (as urllib3
+        does); time-outs are not retried.
+        """
+        while True:
+            endpoint, conn, reused = self._take_connection(url)
+            try:
+                conn.request("GET", endpoint.path, headers=endpoint.headers)
+                resp = conn.getresponse()
+                body = resp.read()
+            except TimeoutError:
+                conn.close()
+                raise
+            except (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected):
+                conn.close()
+                if reused:
+                    continue
+                raise
+            except BaseException:
+                conn.close()
+                raise
+            self._give_back(url, conn)  # after a full read; a "Connection: close" answer reconnects next time
+            if resp.getheader("Content-Encoding", "").lower() == "gzip":
+                try:
+                    body = gzip.decompress(body)
+                except (OSError, EOFError, zlib.error) as exc:
+                    raise http.client.HTTPException(f"bad gzip body: {exc}") from exc
+            return resp.status, body
 
     def _scrape(
         self, target: Target, labels: dict[str, str]
@@ -236,14 +329,14 @@ class EmbeddedCollector(CollectorBase):
         error: str | None = None
         samples: list[Sample] = []
         try:
-            resp = self._session().get(target.url, timeout=self.timeout_s, headers={"Accept": ACCEPT})
-            if resp.status_code != 200:
-                error = f"HTTP {resp.status_code}"
+            status, body = self._fetch(target.url)
+            if status != 200:
+                error = f"HTTP {status}"
             else:
-                samples = parse_exposition(resp.content.decode("utf-8", "replace"), labels, ts)
-        except requests.Timeout:
+                samples = parse_exposition(body.decode("utf-8", "replace"), labels, ts)
+        except TimeoutError:
             error = f"timed out after {self.timeout_s:g} s"
-        except requests.RequestException as exc:
+        except (OSError, http.client.HTTPException) as exc:  # refused, reset, unreachable, bad HTTP
             error = f"{type(exc).__name__}: {exc}"
         except ValueError as exc:  # the parser rejects malformed exposition text
             error = f"bad exposition format: {exc}"
@@ -260,7 +353,9 @@ class EmbeddedCollector(CollectorBase):
                 cpu0 = time.thread_time()
                 tick_ts = self._clock()
                 pending: list[tuple[Target, dict[str, str], Future | None]] = []
-                for target in self._current_targets():
+                current = self._current_targets()
+                self._close_idle(keep={t.url for t in current})
+                for target in current:
                     labels = _base_labels(target, self.job)
                     previous = hung.get(target.url)
                     if previous is not None and not previous.done():
@@ -290,10 +385,7 @@ class EmbeddedCollector(CollectorBase):
             LOGGER.exception("embedded collector loop crashed")
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-            with self._lock:
-                sessions, self._sessions = self._sessions, []
-            for session in sessions:
-                session.close()
+            self._close_idle()
             self._flush()
 
     def _record(self, pending: list[tuple[Target, dict[str, str], Future | None]], tick_ts: float,
