@@ -125,7 +125,8 @@ def test_chaos_run_lands_in_the_store(shared_lab, tmp_path: Path) -> None:
 def test_ctrl_c_mid_fault_is_recorded_as_interrupted_and_the_lab_healed(shared_lab, tmp_path: Path) -> None:
     settings, status = shared_lab
     control = ControlClient.for_lab(status)
-    proc = chaos_run(settings, tmp_path, fault_s=30)
+    # Chaos Toolkit acts on Ctrl-C when the current pause ends, so the fault is kept short.
+    proc = chaos_run(settings, tmp_path, fault_s=4)
     try:
         wait_until(lambda: any(not n["alive"] for n in control.status()["nodes"]), 30, what="the fault")
         proc.send_signal(signal.SIGINT)
@@ -134,7 +135,7 @@ def test_ctrl_c_mid_fault_is_recorded_as_interrupted_and_the_lab_healed(shared_l
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode != 0 or "interrupted" in out
+    assert "Experiment ended with status: interrupted" in out, out
     with RunStore.open(settings.store_dir, readonly=True) as store:
         run = store.get_run(store.list_runs(experiment="short-node-loss").run_id.iloc[0])
         assert run["status"] == "interrupted"
