@@ -200,11 +200,11 @@ def _run_status(journal: dict[str, Any], guard: _Guard | None) -> str:
 
 
 def _prepare(exp: LoadedExperiment, *, lab: str, settings: Settings, run_id: str,
-             intensity: float | None) -> dict[str, Any]:
+             intensity: float | None, seed: int) -> dict[str, Any]:
     data = copy.deepcopy(exp.data)
     config = dict(data.get("configuration") or {})
     config.update({"aftershock_lab": lab, "aftershock_home": str(settings.home), "aftershock_run_id": run_id,
-                   "aftershock_collect": False})
+                   "aftershock_collect": False, "aftershock_finish": False, "aftershock_seed": seed})
     if intensity is not None:
         config["aftershock_intensity"] = intensity
     data["configuration"] = config
@@ -288,7 +288,8 @@ def _run_one(plan: RunPlan, exp: LoadedExperiment, topo: Topology, repeat: int, 
         progress(f"{topo.name} #{repeat}: warm-up {plan.warmup_s:g}s")
         time.sleep(plan.warmup_s)
         progress(f"{topo.name} #{repeat}: experiment {exp.name}")
-        experiment = _prepare(exp, lab=status["name"], settings=settings, run_id=run_id, intensity=intensity)
+        experiment = _prepare(exp, lab=status["name"], settings=settings, run_id=run_id, intensity=intensity,
+                              seed=seed)
         guard.armed_at, guard.active = time.time(), True
         # "always": rollbacks run whatever happened, Ctrl-C and SIGTERM included (chaoslib skips them otherwise).
         journal = run_experiment(experiment, settings={"runtime": {"rollbacks": {"strategy": "always"}}})
