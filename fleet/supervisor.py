@@ -168,10 +168,14 @@ class Supervisor:
             "healing": self.topo.healing.model_dump(),
         }
 
-    def write_state(self) -> None:
+    def write_state(self, **extra: Any) -> None:
+        """Atomically replace state.json; a vanished lab directory must not stop the lab from shutting down."""
         tmp = self.dir / "state.json.tmp"
-        tmp.write_text(json.dumps(self.status(), indent=1))
-        os.replace(tmp, self.dir / "state.json")
+        try:
+            tmp.write_text(json.dumps({**self.status(), **extra}, indent=1))
+            os.replace(tmp, self.dir / "state.json")
+        except OSError as exc:
+            log.warning("cannot write the state of lab %s: %s", self.name, exc)
 
     # ---- processes ----------------------------------------------------------------------
     def _child_config(self, rec: NodeRecord, **extra: Any) -> dict[str, Any]:
@@ -616,8 +620,7 @@ class Supervisor:
         for rec in self.nodes.values():
             rec.status = "stopped"
         self.events.emit("lab_stopped")
-        status = {**self.status(), "stopped": True}
-        (self.dir / "state.json").write_text(json.dumps(status, indent=1))
+        self.write_state(stopped=True)
 
     async def _terminate(self, records: list[NodeRecord]) -> None:
         for rec in records:
@@ -661,8 +664,7 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(run())
     except Exception as exc:
         log.exception("lab %s failed", args.name)
-        status = {**supervisor.status(), "failed": True, "stopped": True, "error": f"{type(exc).__name__}: {exc}"}
-        (args.lab_dir / "state.json").write_text(json.dumps(status, indent=1))
+        supervisor.write_state(failed=True, stopped=True, error=f"{type(exc).__name__}: {exc}")
         raise SystemExit(1) from None
 
 
