@@ -6,8 +6,10 @@ Screenshots land in test-artifacts/ (gitignored).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +22,7 @@ import psutil
 import pytest
 import requests
 
+from aftershock.settings import Settings
 from tests.dashboard_fixtures import FilledStore, filled_store_once
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,7 +93,11 @@ def _stop_launches(home: Path) -> None:
 
 @pytest.fixture(scope="module")
 def filled(tmp_path_factory: pytest.TempPathFactory) -> FilledStore:
-    return filled_store_once(tmp_path_factory.mktemp("dashboard"))
+    """A copy of the shared store: launching from the UI adds runs the AppTest modules must not see."""
+    shared = filled_store_once(tmp_path_factory.mktemp("dashboard"))
+    home = tmp_path_factory.mktemp("dashboard-browser") / "home"
+    shutil.copytree(shared.settings.home / "store", home / "store")
+    return dataclasses.replace(shared, settings=Settings(home=home).ensure())
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +141,8 @@ def browser(dashboard: str) -> Iterator[object]:
 
 def visit(browser: object, url: str, name: str, ready: str | None) -> object:
     """Open a page, wait for Streamlit to finish the run (and for ``ready``), screenshot it."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     started = time.monotonic()
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(PAGE_TIMEOUT_MS)
@@ -142,7 +151,10 @@ def visit(browser: object, url: str, name: str, ready: str | None) -> object:
     page.wait_for_selector('[data-testid="stMainBlockContainer"] h1')
     if ready:
         page.wait_for_selector(ready)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')")
+    try:  # let the script run finish (the widget also blinks with fragments that re-run)
+        page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=10_000)
+    except PlaywrightTimeout:
+        pass
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"dashboard-{name}.png"), full_page=False)
     print(f"{name}: {time.monotonic() - started:.1f} s")  # noqa: T201 - timing shown with -s
