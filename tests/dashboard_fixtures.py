@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from aftershock.settings import Settings
-from collectors.embedded import EmbeddedCollector
 from collectors.base import targets_from_status
+from collectors.embedded import EmbeddedCollector
 from fleet.lab import ControlClient, lab_down, lab_up, list_labs
 from fleet.topology import load_topology
 from store import RunStore
@@ -28,7 +28,7 @@ __all__ = ["FilledStore", "build_filled_store", "filled_store_once", "TOPOLOGIES
 TOPOLOGIES = ("centralized", "decentralized")
 EXPERIMENT = "node-loss"
 WARMUP_S = 5.0
-AFTER_S = 9.0
+AFTER_S = 7.0
 HOSTILE_TITLE = '<script>alert("x")</script> node loss'
 
 

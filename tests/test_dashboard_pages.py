@@ -111,7 +111,7 @@ def test_run_page_shows_timeline_heatmap_events_and_journal(filled: FilledStore,
     assert [m.label for m in at.metric][:2] == ["Resilience R", "TTR"]
 
 
-@pytest.mark.parametrize("bad", ["r-unknown", "'; DROP TABLE runs; --", "<script>x</script>", ""])
+@pytest.mark.parametrize("bad", ["'; DROP TABLE runs; --<script>x</script>", ""])
 def test_run_page_with_bad_query_params(filled: FilledStore, bad: str) -> None:
     at = run_page("run", filled.settings.home, query={"run": bad})
     if bad:
