@@ -234,6 +234,14 @@ def load_labs(home: str) -> list[dict[str, Any]]:
         return []
 
 
+@st.cache_data(ttl=10, show_spinner=False)
+def load_regressions(home: str) -> pd.DataFrame:
+    """Regressions flagged by scheduled runs (empty when nothing was scheduled)."""
+    from scheduling import regressions_for
+
+    return regressions_for(home)
+
+
 def load_trends(store_dir: str, comparisons: pd.DataFrame) -> pd.DataFrame:
     """Median resilience and TTR per comparison and topology (each comparison's summary is cached)."""
     rows: list[dict[str, Any]] = []

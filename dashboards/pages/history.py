@@ -58,7 +58,7 @@ def render(config: DashboardConfig) -> None:
         plot(figures.trend_figure(trends, "resilience", title="Resilience R (median per comparison)"), "hist_r")
     with right:
         plot(figures.trend_figure(trends, "ttr_s", title="Time to recover (median, s)"), "hist_ttr")
-    flags = regression_flags(trends)
+    flags = regression_flags(data.load_regressions(str(config.settings.home)), trends)
     if not flags.empty:
         st.subheader("Regressions")
         st.dataframe(flags, hide_index=True)
