@@ -54,6 +54,15 @@ def _done(lab: LabRef, action: str, **fields: Any) -> dict[str, Any]:
     return result
 
 
+def _selected_nodes(configuration: Configuration, name: Any, region: Any, role: str | None, count: int | None,
+                    percent: float | None, seed: Any) -> tuple[LabRef, list[dict[str, Any]]]:
+    """The lab and the nodes an action targets (see chaos.targets for the selection rules)."""
+    lab = resolve_lab(configuration)
+    nodes = tg.select_nodes(lab.live_status(), name=name, region=region, role=role, count=count, percent=percent,
+                            seed=_seed(seed, configuration))
+    return lab, nodes
+
+
 def kill_node(
     name: str | list[str] | None = None,
     region: str | list[str] | None = None,
@@ -65,9 +74,7 @@ def kill_node(
     secrets: Secrets = None,
 ) -> dict[str, Any]:
     """SIGKILL the selected nodes' processes (a machine or pod host lost). ``count: 0`` kills nothing."""
-    lab = resolve_lab(configuration)
-    nodes = tg.select_nodes(lab.live_status(), name=name, region=region, role=role, count=count, percent=percent,
-                            seed=_seed(seed, configuration))
+    lab, nodes = _selected_nodes(configuration, name, region, role, count, percent, seed)
     results = [lab.client.kill_node(n["name"]) for n in nodes]
     return _done(lab, "kill_node", killed=[n["name"] for n in nodes], results=results)
 
@@ -229,9 +236,7 @@ def pause_node(
     secrets: Secrets = None,
 ) -> dict[str, Any]:
     """SIGSTOP the selected nodes: a gray failure, sockets open and nothing answering."""
-    lab = resolve_lab(configuration)
-    nodes = tg.select_nodes(lab.live_status(), name=name, region=region, role=role, count=count, percent=percent,
-                            seed=_seed(seed, configuration))
+    lab, nodes = _selected_nodes(configuration, name, region, role, count, percent, seed)
     for n in nodes:
         lab.client.pause_node(n["name"])
     return _done(lab, "pause_node", paused=[n["name"] for n in nodes])

@@ -83,26 +83,25 @@ def load_runs(store_dir: str, status: str | None = None) -> tuple[pd.DataFrame, 
         return pd.DataFrame(columns=_RUN_COLS), str(exc)
 
 
-@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
-def load_comparison(store_dir: str, comparison_id: str) -> tuple[dict[str, Any] | None, str | None]:
+def _record(store_dir: str, getter: str, item_id: str) -> tuple[dict[str, Any] | None, str | None]:
+    """One comparison or run record, or the reason there is none (never raises into a page)."""
     try:
         with open_store(store_dir) as store:
             if store is None:
                 return None, "no run store yet"
-            return store.get_comparison(comparison_id), None
+            return getattr(store, getter)(item_id), None
     except AftershockError as exc:
         return None, str(exc)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def load_comparison(store_dir: str, comparison_id: str) -> tuple[dict[str, Any] | None, str | None]:
+    return _record(store_dir, "get_comparison", comparison_id)
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
 def load_run(store_dir: str, run_id: str) -> tuple[dict[str, Any] | None, str | None]:
-    try:
-        with open_store(store_dir) as store:
-            if store is None:
-                return None, "no run store yet"
-            return store.get_run(run_id), None
-    except AftershockError as exc:
-        return None, str(exc)
+    return _record(store_dir, "get_run", run_id)
 
 
 def run_stamp(run: dict[str, Any]) -> str:

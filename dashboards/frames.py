@@ -52,12 +52,8 @@ def _aligned_start(first: float, t0: float, dt: float) -> float:
     return t0 - math.ceil(max(0.0, t0 - first) / dt) * dt
 
 
-def availability_curve(requests: pd.DataFrame, t0: float, dt: float = 1.0) -> pd.DataFrame:
-    """A(t), throughput and failures per bin from the request log, ``t`` relative to ``t0``."""
-    if requests is None or requests.empty:
-        return pd.DataFrame(columns=list(CURVE_COLUMNS), dtype="float64")
-    start = _aligned_start(float(requests["end"].min()), t0, dt)
-    frame = availability_from_requests(requests, dt=dt, start=start)
+def _curve(frame: pd.DataFrame, t0: float, dt: float) -> pd.DataFrame:
+    """Binned counts (from either source) as the plotted curve, ``t`` relative to ``t0``."""
     return pd.DataFrame({
         "t": frame["t"].to_numpy(dtype=float) - t0,
         "availability": frame["availability"].to_numpy(dtype=float),
@@ -65,6 +61,15 @@ def availability_curve(requests: pd.DataFrame, t0: float, dt: float = 1.0) -> pd
         "failed_per_s": (frame["failed"] + frame["timeout"]).to_numpy(dtype=float) / dt,
         "total": frame["total"].to_numpy(dtype=float),
     })
+
+
+def availability_curve(requests: pd.DataFrame, t0: float, dt: float = 1.0) -> pd.DataFrame:
+    """A(t), throughput and failures per bin from the request log, ``t`` relative to ``t0``."""
+    if requests is None or requests.empty:
+        return pd.DataFrame(columns=list(CURVE_COLUMNS), dtype="float64")
+    start = _aligned_start(float(requests["end"].min()), t0, dt)
+    frame = availability_from_requests(requests, dt=dt, start=start)
+    return _curve(frame, t0, dt)
 
 
 def availability_curve_from_series(series: pd.DataFrame, t0: float, dt: float = 1.0) -> pd.DataFrame:
@@ -76,13 +81,7 @@ def availability_curve_from_series(series: pd.DataFrame, t0: float, dt: float = 
         frame = availability_from_series(series, dt=dt, start=start)
     except AnalysisError:
         return pd.DataFrame(columns=list(CURVE_COLUMNS), dtype="float64")
-    return pd.DataFrame({
-        "t": frame["t"].to_numpy(dtype=float) - t0,
-        "availability": frame["availability"].to_numpy(dtype=float),
-        "ok_per_s": frame["ok"].to_numpy(dtype=float) / dt,
-        "failed_per_s": (frame["failed"] + frame["timeout"]).to_numpy(dtype=float) / dt,
-        "total": frame["total"].to_numpy(dtype=float),
-    })
+    return _curve(frame, t0, dt)
 
 
 def latency_percentiles(requests: pd.DataFrame, t0: float, dt: float = 1.0) -> pd.DataFrame:
