@@ -49,6 +49,9 @@ def main(argv: Sequence[str] | None = None, settings: Settings | None = None) ->
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        # chaoslib narrates every rollback decision at WARNING; the runner reports outcomes itself.
+        logging.getLogger("chaostoolkit").setLevel(logging.ERROR)
     settings = settings or Settings.from_env()
     func: Callable[[argparse.Namespace, Settings], int] = args.func
     try:
