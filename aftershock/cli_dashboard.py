@@ -29,7 +29,7 @@ READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 RUNNER_STOP_TIMEOUT_S = 30.0
 APP = Path(__file__).resolve().parent.parent / "app.py"
-DEMO_ARGS = ["run", "region-loss-home", "--topology", "centralized", "--topology", "decentralized", "--topology", "hybrid"]
+DEMO_ARGS = ["run", "region-loss-home", "-t", "centralized", "-t", "decentralized", "-t", "hybrid"]
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
