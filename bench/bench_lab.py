@@ -3,8 +3,9 @@
     .venv/bin/python bench/bench_lab.py [--ladder default|quick] [--measure-s 15]
 
 For each rung (regions x nodes x agents, tasks/s) it starts a decentralized lab, warms up, measures the
-request log's success ratio and achieved rate over a window, and the CPU (cores) and memory (RSS) of every
-lab process; it stops at the first rung below 99% or that fails to start. Prints a Markdown table.
+request log's success ratio and achieved rate over a window, and the CPU (cores, also by role) and memory
+(RSS) of every lab process; it stops at the first rung below 99% success, below 95% of the asked rate, or
+that fails to start. Prints a Markdown table.
 Not a test: run on demand, report with the machine it ran on.
 """
 
@@ -31,10 +32,13 @@ from tests.labutil import availability, lab_pids, requests_between, wait_for_req
 LADDERS = {
     "quick": [(3, 3, 3, 40), (5, 4, 5, 100)],
     "default": [(3, 3, 3, 40), (5, 4, 5, 100), (10, 5, 5, 250), (10, 5, 10, 500), (10, 10, 10, 500)],
+    "big": [(10, 5, 10, 500)],
+    "idle": [(10, 5, 10, 20)],
+    "goal": [(10, 10, 10, 500)],
 }
 
 
-def topology(regions: int, nodes: int, agents: int, rate: float) -> Topology:
+def topology(regions: int, nodes: int, agents: int, rate: float, membership: str = "lab") -> Topology:
     names = [f"r{i}" for i in range(regions)]
     return Topology.model_validate({
         "name": f"bench-{regions}x{nodes}x{agents}", "kind": "decentralized",
@@ -42,8 +46,13 @@ def topology(regions: int, nodes: int, agents: int, rate: float) -> Topology:
         "agents_per_node": agents, "agent_concurrency": 2,
         "latency_ms": {f"{a}/{b}": 20 for i, a in enumerate(names) for b in names[i + 1:]},
         "workload": {"tasks_per_s": rate, "sessions": max(300, int(rate * 8))},
-        "membership": {"preset": "lab"}, "replication": 2,
+        "membership": {"preset": membership}, "replication": 2,
     })
+
+
+def cpu_by_role(status: dict) -> dict[str, list[int]]:
+    return {"link layer + control (supervisor)": [status["pid"]], "clients": [status["clients"]["pid"]],
+            "nodes": [n["pid"] for n in status["nodes"] if n["pid"]]}
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -67,18 +76,22 @@ def rss_bytes(pids: list[int]) -> int:
     return total
 
 
-def measure(settings: Settings, rung: tuple[int, int, int, float], warmup_s: float, measure_s: float) -> dict:
+def measure(settings: Settings, rung: tuple[int, int, int, float], warmup_s: float, measure_s: float,
+            membership: str = "lab") -> dict:
     regions, nodes, agents, rate = rung
-    topo = topology(*rung)
+    topo = topology(*rung, membership=membership)
     started = time.monotonic()
     status = lab_up(settings, topo, name=f"bench-{regions}-{nodes}-{agents}", timeout_s=600)
     up_s = time.monotonic() - started
     try:
         time.sleep(warmup_s)
         pids = lab_pids(status)
+        roles = cpu_by_role(status)
+        role0 = {r: cpu_seconds(p) for r, p in roles.items()}
         cpu0, t0 = cpu_seconds(pids), time.time()
         time.sleep(measure_s)
         cpu1, t1 = cpu_seconds(pids), time.time()
+        role_cores = {r: (cpu_seconds(p) - role0[r]) / (t1 - t0) for r, p in roles.items()}
         rss = rss_bytes(pids)
         wait_for_requests_until(status["request_log"], t1, timeout_s=30)
         rows = requests_between(status["request_log"], t0, t1)
@@ -89,7 +102,7 @@ def measure(settings: Settings, rung: tuple[int, int, int, float], warmup_s: flo
         "regions": regions, "nodes": regions * nodes, "agents": n_agents, "target_rate": rate,
         "achieved_rate": len(rows) / (t1 - t0), "success": availability(rows), "up_s": up_s,
         "cores": (cpu1 - cpu0) / (t1 - t0), "cpu_ms_per_agent_s": 1000 * (cpu1 - cpu0) / (t1 - t0) / n_agents,
-        "rss_mib": rss / 2**20, "rss_mib_per_agent": rss / 2**20 / n_agents,
+        "rss_mib": rss / 2**20, "rss_mib_per_agent": rss / 2**20 / n_agents, "role_cores": role_cores,
     }
 
 
@@ -98,6 +111,8 @@ def main() -> int:
     parser.add_argument("--ladder", choices=sorted(LADDERS), default="default")
     parser.add_argument("--warmup-s", type=float, default=5.0)
     parser.add_argument("--measure-s", type=float, default=15.0)
+    parser.add_argument("--membership", default="lab", choices=["lab", "lan", "wan"],
+                        help="SWIM preset (lan halves the probe traffic of lab)")
     args = parser.parse_args()
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
@@ -111,7 +126,7 @@ def main() -> int:
         settings = Settings(home=Path(home)).ensure()
         for rung in LADDERS[args.ladder]:
             try:
-                r = measure(settings, rung, args.warmup_s, args.measure_s)
+                r = measure(settings, rung, args.warmup_s, args.measure_s, args.membership)
             except (AftershockError, TimeoutError, AssertionError) as exc:
                 print(f"| {rung[0]} | {rung[0] * rung[1]} | {rung[0] * rung[1] * rung[2]} | {rung[3]} | "
                       f"failed to start or serve: {exc} |")
@@ -119,7 +134,9 @@ def main() -> int:
             print(f"| {r['regions']} | {r['nodes']} | {r['agents']} | {r['target_rate']:.0f} | "
                   f"{r['achieved_rate']:.0f} | {100 * r['success']:.2f}% | {r['up_s']:.1f} | {r['cores']:.2f} | "
                   f"{r['cpu_ms_per_agent_s']:.2f} | {r['rss_mib']:.0f} | {r['rss_mib_per_agent']:.1f} |", flush=True)
-            if r["success"] < 0.99:
+            print("    cores by role: " + ", ".join(f"{k} {v:.2f}" for k, v in r["role_cores"].items()), flush=True)
+            if r["success"] < 0.99 or r["achieved_rate"] < 0.95 * r["target_rate"]:
+                print(f"\nstopped: below 99% success or 95% of the asked rate at {r['agents']} agents")
                 break
     return 0
 

@@ -78,6 +78,10 @@ class Session:
     turn: int = 0
     busy: bool = False
     last_agent: str | None = None
+    spread: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.spread = int.from_bytes(hashlib.blake2b(self.id.encode(), digest_size=4).digest(), "big")
 
 
 @dataclass
@@ -124,7 +128,7 @@ class LoadGenerator:
         for i in range(int(self.workload["sessions"])):
             region = pick.choices(regions, weights)[0]
             self.sessions[region].append(Session(f"s{i:05d}", region))
-        self.by_region_endpoints: dict[str, list[Endpoint]] = {}
+        self._index()
 
     # ---- endpoints ----------------------------------------------------------------------
     async def refresh(self) -> None:
@@ -145,19 +149,52 @@ class LoadGenerator:
             if ep.key in old and old[ep.key].url == ep.url:
                 ep.down_until = old[ep.key].down_until
         self.endpoints = eps
+        self._index()
 
-    def candidates(self, session: Session) -> list[Endpoint]:
-        """Endpoints in the order this client tries them: nearest region first, session affinity within."""
-        now = time.monotonic()
+    def _index(self) -> None:
+        """Endpoints by region, regions by distance from each client region: built once per refresh so that
+        choosing where a request goes costs a few steps, not a sort of every endpoint (1,000 agents)."""
+        self._by_key = {ep.key: ep for ep in self.endpoints}
+        self._by_region: dict[str, list[Endpoint]] = {}
+        for ep in sorted(self.endpoints, key=lambda e: e.key):
+            self._by_region.setdefault(ep.region, []).append(ep)
+        hub_order = self.cfg["hub_order"]
+        if hub_order:  # centralized: primary hub, then its standby
+            for eps in self._by_region.values():
+                eps.sort(key=lambda e: hub_order.index(e.key) if e.key in hub_order else len(hub_order))
         lat = self.cfg.latency_ms
+        self._region_order = {
+            src: sorted(self._by_region, key=lambda r: (hub_order.index(self._by_region[r][0].key)
+                                                        if hub_order and self._by_region[r][0].key in hub_order
+                                                        else 0, lat(src, r), r))
+            for src in self.cfg["client_shares"]
+        }
 
-        def rank(ep: Endpoint) -> tuple:
-            affinity = 0 if ep.key == session.last_agent else 1
-            spread = hashlib.blake2b(f"{session.id}|{ep.key}".encode(), digest_size=4).digest()
-            hub_order = self.cfg["hub_order"].index(ep.key) if ep.key in self.cfg["hub_order"] else 0
-            return (ep.down_until > now, hub_order, lat(session.region, ep.region), affinity, spread)
-
-        return sorted(self.endpoints, key=rank)
+    def candidates(self, session: Session, limit: int | None = None) -> list[Endpoint]:
+        """Endpoints in the order this client tries them: the agent that served the session last, then the
+        nearest region first; within a region a stable per-session starting point spreads sessions over
+        agents. Endpoints cooling down after a failure come last."""
+        limit = limit or int(self.workload["max_attempts"])
+        now = time.monotonic()
+        ready: list[Endpoint] = []
+        cooling: list[Endpoint] = []
+        last = self._by_key.get(session.last_agent or "")
+        if last is not None:
+            (ready if last.down_until <= now else cooling).append(last)
+        for region in self._region_order.get(session.region, []):
+            eps = self._by_region[region]
+            start = session.spread % len(eps) if self.kind == "decentralized" else 0
+            for i in range(len(eps)):
+                ep = eps[(start + i) % len(eps)]
+                if ep is last:
+                    continue
+                if ep.down_until <= now:
+                    ready.append(ep)
+                    if len(ready) >= limit:
+                        return ready
+                elif len(cooling) < limit:
+                    cooling.append(ep)
+        return (ready + cooling)[:limit]
 
     # ---- one request --------------------------------------------------------------------
     async def request(self, session: Session, work_ms: float) -> None:
@@ -173,7 +210,7 @@ class LoadGenerator:
             "timeout_s": timeout_s,
         }
         try:
-            for ep in self.candidates(session)[: int(self.workload["max_attempts"])]:
+            for ep in self.candidates(session):
                 remaining = timeout_s - (time.monotonic() - started)
                 if remaining <= 0:
                     outcome = "timeout"
