@@ -75,7 +75,7 @@ def availability_figure(curves: pd.DataFrame, windows: pd.DataFrame | None = Non
     """
     if curves is None or curves.empty:
         return empty_figure("no availability data")
-    colours = topology_colours(list(curves["topology"].astype(str)))
+    colours = topology_colours(curves["topology"].astype(str).unique().tolist())
     fig = go.Figure(layout=_LAYOUT)
     if windows is not None and not windows.empty:
         for topo, g in windows.groupby("topology", sort=True):
@@ -93,7 +93,7 @@ def metric_figure(curves: pd.DataFrame, columns: list[str], *, title: str, yaxis
     """Several columns per run (e.g. p50/p99 latency, ok/failed throughput); dash tells columns apart."""
     if curves is None or curves.empty:
         return empty_figure(f"no data for {title.lower()}")
-    colours = topology_colours(list(curves["topology"].astype(str)))
+    colours = topology_colours(curves["topology"].astype(str).unique().tolist())
     fig = go.Figure(layout=_LAYOUT)
     dashes = ("solid", "dot", "dash", "dashdot")
     for i, col in enumerate(columns):
@@ -110,7 +110,7 @@ def fragility_figure(points: pd.DataFrame, shapes: pd.DataFrame | None = None) -
     """Harm (1 - R/100) against fault intensity per topology, median per intensity, shape in the legend."""
     if points is None or points.empty:
         return empty_figure("no intensities recorded: fragility needs a sweep")
-    colours = topology_colours(list(points["topology"].astype(str)))
+    colours = topology_colours(points["topology"].astype(str).unique().tolist())
     shape_of = dict(zip(shapes["topology"], shapes["shape"], strict=False)) if shapes is not None else {}
     fig = go.Figure(layout=_LAYOUT)
     for topo, g in points.groupby("topology", sort=True):
@@ -213,7 +213,7 @@ def trend_figure(trends: pd.DataFrame, metric: str, *, title: str) -> go.Figure:
     if trends is None or trends.empty or trends[metric].isna().all():
         return empty_figure(f"no {metric} values yet")
     fig = go.Figure(layout=_LAYOUT)
-    colours = topology_colours(list(trends["topology"].astype(str)))
+    colours = topology_colours(trends["topology"].astype(str).unique().tolist())
     for (exp, topo), g in trends.sort_values("created_at").groupby(["experiment", "topology"], sort=True):
         x = pd.to_datetime(g["created_at"].astype(float), unit="s")
         fig.add_trace(go.Scatter(x=x, y=g[metric].astype(float).to_numpy(), mode="lines+markers",
