@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from aftershock.settings import Settings
 from fleet.lab import ControlClient, lab_down, lab_status, lab_up, wait_until
 from fleet.topology import load_topology
+from tests.conftest import topology_for_tests
 from tests.labutil import alive, availability, events, lab_pids, requests_between, wait_for_requests_until
 
 pytestmark = pytest.mark.lab
@@ -178,3 +179,20 @@ def test_no_process_survives_kill_9_of_the_supervisor(lab, settings) -> None:
     wait_until(lambda: not alive(pids), 5.0, what="every lab process to end")
     with pytest.raises(Exception, match="no running lab"):
         lab_status(settings, status["name"])
+
+
+def test_centralized_warm_standby_takes_over_when_the_hub_dies(lab) -> None:
+    topo = topology_for_tests("centralized", regions=[{"name": "us-east", "nodes": 3}, {"name": "eu-west", "nodes": 0},
+                                                      {"name": "ap-south", "nodes": 0}],
+                              hub={"region": "us-east", "standby": {"region": "eu-west", "failover_delay_s": 2.0}})
+    status = lab(topo)
+    control = ControlClient.for_lab(status)
+    killed_at = time.time()
+    control.kill_node("us-east-hub")
+    failover = wait_until(lambda: events(status["event_log"], "hub_failover"), 30, what="the standby to take over")
+    assert failover[0]["node"] == "eu-west-standby"
+    assert failover[0]["ts"] - killed_at >= 2.0  # never before its failover delay
+    wait_until(lambda: recovered_for(status, 3.0), 60, interval_s=0.5, what="clients served by the standby")
+    served = {r["served_region"] for r in requests_between(status["request_log"], time.time() - 8, time.time() - 4)
+              if r["outcome"] == "ok"}
+    assert served == {"eu-west"}
