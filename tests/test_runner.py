@@ -122,3 +122,51 @@ def test_sigint_mid_run_heals_stores_interrupted_and_leaves_nothing(settings: Se
         assert journal["status"] == "interrupted"
         assert [r["activity"]["name"] for r in journal["rollbacks"]] == ["heal the lab"]
         assert journal["rollbacks"][0]["status"] == "succeeded"
+
+
+def test_guardrail_aborts_the_run_and_rollbacks_still_run(settings: Settings, tmp_path: Path) -> None:
+    exp = tmp_path / "home-loss.yaml"
+    exp.write_text(yaml.safe_dump({
+        "title": "lose the home region behind a guardrail",
+        "description": "the guardrail trips: every region loses service when the hub's region dies",
+        "extensions": [{"name": "aftershock", "guardrails": {"min_availability": 0.5, "window_s": 3}}],
+        "method": [{"type": "action", "name": "kill the home region",
+                    "provider": {"type": "python", "module": "chaos.actions", "func": "kill_region",
+                                 "arguments": {"region": "us-east"}},
+                    "pauses": {"after": 60}}],
+        "rollbacks": [{"type": "action", "name": "heal the lab",
+                       "provider": {"type": "python", "module": "chaos.actions", "func": "heal"}}],
+    }))
+    plan = RunPlan(experiment=str(exp), topologies=["centralized"], warmup_s=3, observe_s=2)
+    summary = run_comparison(settings, plan)
+    run = summary["runs"][0]
+    assert run["status"] == "aborted"
+    assert "guardrail" in run["aborted_reason"]
+    with RunStore.open(settings.store_dir, readonly=True) as store:
+        journal = store.get_journal(run["run_id"])
+        assert journal["rollbacks"] and journal["rollbacks"][0]["status"] == "succeeded"
+        stored = store.get_run(run["run_id"])
+        assert stored["status"] == "aborted"
+        # aborted well before the 60 s pause ran out
+        assert stored["ended_at"] - stored["injected_at"] < 30
+
+
+def test_prometheus_collector_materialises_the_run_into_the_store(settings: Settings, tmp_path: Path) -> None:
+    from tests.test_collectors_support import require_prometheus
+
+    require_prometheus()
+    exp = write_experiment(tmp_path / "kill.yaml", pause_s=3)
+    plan = RunPlan(experiment=str(exp), topologies=["decentralized"], warmup_s=8, observe_s=2,
+                   collector="prometheus")
+    summary = run_comparison(settings, plan)
+    run_id = summary["runs"][0]["run_id"]
+    with RunStore.open(settings.store_dir, readonly=True) as store:
+        series = store.load_series(run_id, ["aftershock_client_requests_total", "up"])
+    assert set(series["metric"].astype(str)) == {"aftershock_client_requests_total", "up"}
+    assert set(series["aftershock_lab"].dropna()) == {store_lab_name(settings, run_id)}
+    assert not list((settings.home / "prometheus" / "data").glob("lock"))  # the server stopped cleanly
+
+
+def store_lab_name(settings: Settings, run_id: str) -> str:
+    with RunStore.open(settings.store_dir, readonly=True) as store:
+        return store.get_run(run_id)["meta"]["lab"]
