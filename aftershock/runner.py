@@ -206,7 +206,8 @@ def _prepare(exp: LoadedExperiment, *, lab: str, settings: Settings, run_id: str
     config.update({"aftershock_lab": lab, "aftershock_home": str(settings.home), "aftershock_run_id": run_id,
                    "aftershock_collect": False, "aftershock_finish": False, "aftershock_seed": seed})
     if intensity is not None:
-        config["aftershock_intensity"] = intensity
+        # counts (nodes, regions) are integers; keep fractional intensities (e.g. a loss rate) as they are
+        config["aftershock_intensity"] = int(intensity) if float(intensity).is_integer() else intensity
     data["configuration"] = config
     controls = [c for c in data.get("controls", []) or []
                 if (c.get("provider") or {}).get("module") != CONTROL_MODULE]

@@ -170,3 +170,20 @@ def test_prometheus_collector_materialises_the_run_into_the_store(settings: Sett
 def store_lab_name(settings: Settings, run_id: str) -> str:
     with RunStore.open(settings.store_dir, readonly=True) as store:
         return store.get_run(run_id)["meta"]["lab"]
+
+
+def test_sweep_stores_a_fragility_curve(settings: Settings, monkeypatch) -> None:
+    monkeypatch.setenv("AFTERSHOCK_BASELINE_S", "1")
+    monkeypatch.setenv("AFTERSHOCK_FAULT_S", "4")
+    plan = RunPlan(experiment="progressive-node-loss", topologies=["decentralized"], intensities=[0, 2],
+                   warmup_s=3, observe_s=2)
+    summary = run_comparison(settings, plan)
+    assert summary["kind"] == "sweep"
+    assert [r["intensity"] for r in summary["runs"]] == [0, 2]
+    with RunStore.open(settings.store_dir, readonly=True) as store:
+        killed = [sum(e["kind"] == "node_killed" for e in store.load_events(r["run_id"]).to_dict("records"))
+                  for r in summary["runs"]]
+    assert killed == [0, 2]
+    curve = summary["fragility"]["curves"][0]
+    assert curve["topology"] == "decentralized" and curve["points"] == 2
+    assert curve["shape"] in {"fragile", "degrading", "robust", "antifragile", "unknown"}
