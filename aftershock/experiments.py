@@ -32,7 +32,7 @@ LIBRARY_DIR = Path(__file__).resolve().parent.parent / "chaos" / "experiments"
 CONTROL_MODULE = "chaos.control"
 EXTENSION_MODULES = ("chaos.actions", "chaos.probes")
 # Actions that break things must say what: blast radius is explicit, never "everything" by default.
-TARGETED_ACTIONS = {"kill_node", "kill_agent", "pause_node", "churn"}
+TARGETED_ACTIONS = {"kill_node", "kill_agent", "pause_node", "stress_node", "churn"}
 TARGET_ARGS = {"name", "region", "role", "agent", "count", "percent", "node"}
 
 

@@ -34,6 +34,8 @@ __all__ = [
     "heal_links",
     "pause_node",
     "resume_node",
+    "stress_node",
+    "relieve_node",
     "churn",
     "heal",
 ]
@@ -251,6 +253,36 @@ def resume_node(
     for n in names:
         lab.client.resume_node(n)
     return _done(lab, "resume_node", resumed=names)
+
+
+def stress_node(
+    name: str | list[str] | None = None,
+    region: str | list[str] | None = None,
+    role: str | None = None,
+    count: int | None = None,
+    percent: float | None = None,
+    seed: int | str | None = None,
+    cpu_percent: float = 20.0,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """Starve the selected nodes of CPU: they run only ``cpu_percent`` of the time (a noisy neighbour, an
+    overloaded host). Alive and answering, just slow: the gray failure health checks tend to miss."""
+    lab, nodes = _selected_nodes(configuration, name, region, role, count, percent, seed)
+    for n in nodes:
+        lab.client.throttle_node(n["name"], cpu_percent)
+    return _done(lab, "stress_node", stressed=[n["name"] for n in nodes], cpu_percent=cpu_percent)
+
+
+def relieve_node(
+    name: str | list[str] | None = None, configuration: Configuration = None, secrets: Secrets = None
+) -> dict[str, Any]:
+    """Give the named stressed nodes (or every stressed node) their CPU back."""
+    lab = resolve_lab(configuration)
+    targets = tg.describe_targets(lab.live_status(), "relieve_node", {"name": name})["targets"]
+    for n in targets:
+        lab.client.unthrottle_node(n)
+    return _done(lab, "relieve_node", relieved=targets)
 
 
 def churn(

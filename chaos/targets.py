@@ -35,7 +35,7 @@ __all__ = [
 
 ROLES = ("agent", "hub")
 #: Actions of chaos.actions and the kind of target each one selects (for plans and dry runs).
-_NODE_ACTIONS = {"kill_node", "pause_node"}
+_NODE_ACTIONS = {"kill_node", "pause_node", "stress_node"}
 _LINK_ACTIONS = {"partition_regions", "add_latency", "add_loss", "heal_links"}
 
 
@@ -277,13 +277,18 @@ def describe_targets(status: Mapping[str, Any], action: str, arguments: Mapping[
         return {"action": action, "kind": "link", "targets": [f"{a}->{b}" for a, b in pairs]}
     if action == "resume_node":
         return {"action": action, "kind": "node", "targets": paused_nodes(status, args.get("name"))}
+    if action == "relieve_node":
+        throttled = [n["name"] for n in status.get("nodes", []) if n.get("cpu_percent")]
+        wanted = set(as_names(args.get("name"))) or set(throttled)
+        return {"action": action, "kind": "node", "targets": [n for n in throttled if n in wanted]}
     if action == "churn":
         nodes = node_candidates(status, region=args.get("region"), role=args.get("role") or "agent")
         duration, interval = float(args.get("duration_s", 20.0)), float(args.get("interval_s", 5.0))
         return {"action": action, "kind": "node", "targets": [n["name"] for n in nodes],
                 "kills": max(1, int(duration // interval)) if interval > 0 else 0}
     if action == "heal":
-        return {"action": action, "kind": "all", "targets": ["links", "paused nodes", "killed nodes"]}
+        return {"action": action, "kind": "all", "targets": ["links", "paused nodes", "throttled nodes",
+                                                              "killed nodes"]}
     return {"action": action, "kind": "none", "targets": []}
 
 

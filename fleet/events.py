@@ -36,6 +36,8 @@ EVENT_KINDS = frozenset(
         "link_changed",
         "hub_failover",
         "healed",
+        "node_throttled",
+        "node_unthrottled",
     }
 )
 

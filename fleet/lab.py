@@ -212,7 +212,10 @@ class ControlClient:
             resp = self._session.post(f"{self.url}{path}", json=body, timeout=self.timeout_s)
         except requests.RequestException as exc:
             raise LabError(f"lab control API at {self.url} unreachable: {type(exc).__name__}") from None
-        data = resp.json() if resp.content else {}
+        try:
+            data = resp.json() if resp.content else {}
+        except ValueError:  # not JSON: a crash page from the server
+            data = {"error": resp.text.strip().splitlines()[0] if resp.text.strip() else resp.reason}
         if resp.status_code >= 400:
             raise UserError(f"lab refused {path.lstrip('/')}: {data.get('error', resp.status_code)}")
         return data
@@ -245,6 +248,12 @@ class ControlClient:
 
     def resume_node(self, node: str) -> dict[str, Any]:
         return self._post("/resume-node", {"node": node})
+
+    def throttle_node(self, node: str, cpu_percent: float) -> dict[str, Any]:
+        return self._post("/throttle-node", {"node": node, "cpu_percent": cpu_percent})
+
+    def unthrottle_node(self, node: str) -> dict[str, Any]:
+        return self._post("/unthrottle-node", {"node": node})
 
     def set_link(
         self, src: str, dst: str, *, latency_ms: float | None = None, loss: float | None = None, cut: bool | None = None

@@ -38,6 +38,7 @@ log = logging.getLogger("aftershock.fleet.supervisor")
 READY_TIMEOUT_S = 120.0
 CONVERGE_TIMEOUT_S = 120.0
 STOP_GRACE_S = 3.0
+THROTTLE_PERIOD_S = 0.1  # duty-cycle period of CPU throttling, like cpulimit
 
 
 @dataclass
@@ -56,6 +57,7 @@ class NodeRecord:
     agent_urls: dict[str, str] = field(default_factory=dict)
     agents_alive: dict[str, bool] = field(default_factory=dict)
     starts: int = 0
+    cpu_percent: float | None = None  # set while the node is throttled (the "stress" fault)
 
     @property
     def pid(self) -> int | None:
@@ -79,6 +81,7 @@ class NodeRecord:
             "paused": self.status == "paused",
             "status": self.status,
             "replaced_by": self.replaced_by,
+            "cpu_percent": self.cpu_percent,
             "agents": [
                 {"id": a, "url": self.agent_urls.get(a, ""), "alive": alive and self.agents_alive.get(a, True)}
                 for a in self.agents
@@ -115,6 +118,7 @@ class Supervisor:
         self._watchers: set[asyncio.Task] = set()
         self._http: aiohttp.ClientSession | None = None
         self.owner_pid = owner_pid
+        self._throttles: dict[str, asyncio.Task] = {}
 
     # ---- addressing ---------------------------------------------------------------------
     def _region_of_port(self, port: int) -> str | None:
@@ -358,6 +362,7 @@ class Supervisor:
         if not rec.process_alive:
             return {"node": name, "killed": False, "reason": "not running"}
         rec.status = "killed"
+        self._unthrottle(rec)
         await self._kill_proc(rec)
         self.events.emit("node_killed", node=rec.name, region=rec.region, by=by)
         return {"node": name, "killed": True}
@@ -393,6 +398,7 @@ class Supervisor:
         for rec in list(self.nodes.values()):
             if rec.region == region and rec.process_alive:
                 rec.status = "killed"
+                self._unthrottle(rec)
                 await self._kill_proc(rec)
                 killed.append(rec.name)
                 self.events.emit("node_killed", node=rec.name, region=region, by="region")
@@ -405,6 +411,7 @@ class Supervisor:
             raise ControlError(f"node {name} was replaced by {rec.replaced_by}; it is not restarted", 409)
         if rec.status == "running" and rec.process_alive:
             return {"node": name, "restarted": False, "reason": "running"}
+        self._unthrottle(rec)
         await self._kill_proc(rec)
         seeds = self._seeds(exclude=name)
         await self.start_node(rec, seeds=seeds)
@@ -429,8 +436,56 @@ class Supervisor:
             return {"agent": agent, "restarted": True}
         return await self.restart_node(rec.name, by=by)
 
+    async def throttle_node(self, name: str, cpu_percent: Any) -> dict[str, Any]:
+        """Let the node run only ``cpu_percent`` of the time (SIGSTOP/SIGCONT duty cycle, as cpulimit does):
+        a host starved by a noisy neighbour. Alive, answering, but slow; the deployment is not told."""
+        rec = self._node(name)
+        if not isinstance(cpu_percent, int | float) or isinstance(cpu_percent, bool) or not 1 <= cpu_percent <= 99:
+            raise ControlError("cpu_percent must be a number in 1..99")
+        if rec.status != "running" or not rec.process_alive:
+            raise ControlError(f"node {name} is {rec.status}; only a running node can be throttled", 409)
+        self._unthrottle(rec)
+        rec.cpu_percent = float(cpu_percent)
+        self._throttles[name] = asyncio.create_task(self._duty_cycle(rec, float(cpu_percent) / 100))
+        self.events.emit("node_throttled", node=name, region=rec.region, cpu_percent=rec.cpu_percent)
+        return {"node": name, "cpu_percent": rec.cpu_percent}
+
+    async def _duty_cycle(self, rec: NodeRecord, share: float) -> None:
+        assert rec.proc is not None
+        pid = rec.proc.pid
+        try:
+            while rec.process_alive:
+                os.kill(pid, signal.SIGSTOP)
+                await asyncio.sleep(THROTTLE_PERIOD_S * (1 - share))
+                os.kill(pid, signal.SIGCONT)
+                await asyncio.sleep(THROTTLE_PERIOD_S * share)
+        except ProcessLookupError:
+            pass
+        finally:
+            if rec.process_alive and rec.status != "paused":
+                os.kill(pid, signal.SIGCONT)
+
+    def _unthrottle(self, rec: NodeRecord) -> bool:
+        task = self._throttles.pop(rec.name, None)
+        rec.cpu_percent = None
+        if task is None:
+            return False
+        task.cancel()
+        if rec.process_alive and rec.status != "paused":
+            assert rec.proc is not None
+            os.kill(rec.proc.pid, signal.SIGCONT)
+        return True
+
+    async def unthrottle_node(self, name: str) -> dict[str, Any]:
+        rec = self._node(name)
+        released = self._unthrottle(rec)
+        if released:
+            self.events.emit("node_unthrottled", node=name, region=rec.region)
+        return {"node": name, "unthrottled": released}
+
     async def pause_node(self, name: str) -> dict[str, Any]:
         rec = self._node(name)
+        self._unthrottle(rec)
         if rec.status != "running" or not rec.process_alive:
             raise ControlError(f"node {name} is {rec.status}; only a running node can be paused", 409)
         assert rec.proc is not None
@@ -477,6 +532,9 @@ class Supervisor:
     async def heal(self) -> dict[str, Any]:
         """Back to the topology as declared: links reset, paused nodes resumed, killed nodes and agents back."""
         self.links.reset()
+        for rec in self.nodes.values():
+            if self._unthrottle(rec):
+                self.events.emit("node_unthrottled", node=rec.name, region=rec.region)
         resumed = [r.name for r in self.nodes.values() if r.status == "paused"]
         for name in resumed:
             await self.resume_node(name)
@@ -527,6 +585,8 @@ class Supervisor:
             "/restore-region": lambda b: self.restore_region(b["region"]),
             "/restart-node": lambda b: self.restart_node(b["node"], by=b.get("by")),
             "/pause-node": lambda b: self.pause_node(b["node"]),
+            "/throttle-node": lambda b: self.throttle_node(b["node"], b["cpu_percent"]),
+            "/unthrottle-node": lambda b: self.unthrottle_node(b["node"]),
             "/resume-node": lambda b: self.resume_node(b["node"]),
             "/heal": lambda b: self.heal(),
             "/provision/restart-agent": lambda b: self.restart_agent(b["agent"], by=b.get("by")),

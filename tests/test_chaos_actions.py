@@ -212,3 +212,32 @@ def test_blast_radius_errors_reach_the_experiment(lab) -> None:
         actions.kill_node(role="agent", count=20, configuration=config)
     assert actions.kill_node(role="agent", count=0, configuration=config)["killed"] == []
     assert math.isclose(probes.nodes_alive(configuration=config), 9)
+
+
+def _median_response_s(url: str, n: int = 15) -> float:
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        requests.get(url, timeout=10).raise_for_status()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[n // 2]
+
+
+def test_stress_starves_a_node_of_cpu_and_relieve_gives_it_back(lab) -> None:
+    status, config, control = lab
+    target = node(status, "eu-west-n2")
+    baseline = _median_response_s(target["metrics_url"])
+    result = actions.stress_node(name="eu-west-n2", cpu_percent=10, configuration=config)
+    assert result["stressed"] == ["eu-west-n2"]
+    assert next(n for n in control.status()["nodes"] if n["name"] == "eu-west-n2")["cpu_percent"] == 10
+    proc = psutil.Process(target["pid"])
+    states = set()
+    for _ in range(40):  # sampled from outside: the node is stopped most of the time, running some of it
+        states.add(proc.status())
+        time.sleep(0.007)
+    assert psutil.STATUS_STOPPED in states
+    stressed = _median_response_s(target["metrics_url"])
+    assert stressed >= baseline + 0.015, (baseline, stressed)
+    assert actions.relieve_node(configuration=config)["relieved"] == ["eu-west-n2"]
+    assert proc.status() != psutil.STATUS_STOPPED
+    assert _median_response_s(target["metrics_url"]) < stressed
