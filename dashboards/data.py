@@ -233,6 +233,19 @@ def load_labs(home: str) -> list[dict[str, Any]]:
         return []
 
 
+def build_report(store_dir: str, home: str, item_id: str, fmt: str) -> tuple[bytes | None, str | None]:
+    """A report of a run or comparison (``reports.build_report``), or why it cannot be built."""
+    from reports import build_report as _build
+
+    try:
+        with open_store(store_dir) as store:
+            if store is None:
+                return None, "no run store yet"
+            return _build(store, item_id, fmt, home=Path(home)), None
+    except AftershockError as exc:
+        return None, str(exc)
+
+
 @st.cache_data(ttl=10, show_spinner=False)
 def load_regressions(home: str) -> pd.DataFrame:
     """Regressions flagged by scheduled runs (empty when nothing was scheduled)."""

@@ -8,7 +8,12 @@ import streamlit as st
 from dashboards.auth import chaos_access
 from dashboards.config import DashboardConfig
 
-__all__ = ["query_param", "plot", "chaos_gate", "TOKEN_KEY"]
+__all__ = ["query_param", "plot", "chaos_gate", "export_section", "TOKEN_KEY", "REPORT_FORMATS"]
+
+# format -> (file extension, MIME type) of `aftershock report` (docs/reports.md)
+REPORT_FORMATS = {"html": ("html", "text/html"), "pdf": ("pdf", "application/pdf"),
+                  "json": ("json", "application/json"), "md": ("md", "text/markdown"),
+                  "junit": ("xml", "application/xml")}
 
 TOKEN_KEY = "aftershock_dashboard_token"
 
@@ -41,3 +46,24 @@ def chaos_gate(config: DashboardConfig, what: str) -> bool:
                 st.rerun()
             st.error("Wrong token.")
     return False
+
+
+def export_section(config: DashboardConfig, item_id: str) -> None:
+    """Build a report of this run or comparison on request, then offer it for download."""
+    from dashboards import data
+
+    st.subheader("Export a report")
+    left, right = st.columns([1, 3])
+    fmt = left.selectbox("Format", list(REPORT_FORMATS), key=f"export_fmt_{item_id}")
+    state_key = f"export_{item_id}_{fmt}"
+    if right.button("Build report", key=f"export_build_{item_id}"):
+        with st.spinner(f"Building the {fmt} report ..."):
+            payload, problem = data.build_report(config.store_dir, str(config.settings.home), item_id, fmt)
+        if problem:
+            st.error(f"Cannot build the report: {problem}")
+        else:
+            st.session_state[state_key] = payload
+    if state_key in st.session_state:
+        ext, mime = REPORT_FORMATS[fmt]
+        st.download_button(f"Download {fmt} report", data=st.session_state[state_key],
+                           file_name=f"aftershock-{item_id}.{ext}", mime=mime, key=f"export_dl_{item_id}_{fmt}")

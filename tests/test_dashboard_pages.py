@@ -168,3 +168,19 @@ def test_exposed_with_token_asks_for_it_and_unlocks(page: str, empty_home: Path)
     assert "enter its token" not in texts(at)
     if page == "lab":
         assert "No lab is running" in texts(at)
+
+
+@pytest.mark.parametrize("page,fmt", [("compare", "md"), ("run", "json")])
+def test_a_report_is_built_and_offered_for_download(filled: FilledStore, page: str, fmt: str) -> None:
+    query = {"comparison": filled.comparison_id} if page == "compare" else {"run": filled.run_ids["centralized"]}
+    at = run_page(page, filled.settings.home, query=query)
+    item = filled.comparison_id if page == "compare" else filled.run_ids["centralized"]
+    at.selectbox(key=f"export_fmt_{item}").select(fmt).run()
+    at.button(key=f"export_build_{item}").click().run()
+    assert not at.exception and not at.error
+    payload = at.session_state[f"export_{item}_{fmt}"]
+    assert item.encode() in payload or (fmt == "md" and filled.comparison_id.encode() in payload)
+    if fmt == "json":
+        import json
+
+        assert json.loads(payload)

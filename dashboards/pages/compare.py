@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboards import data, figures, frames
 from dashboards.config import DashboardConfig
-from dashboards.ui import plot, query_param
+from dashboards.ui import export_section, plot, query_param
 
 __all__ = ["render", "EMPTY_MESSAGE"]
 
@@ -105,3 +105,4 @@ def render(config: DashboardConfig) -> None:
     st.subheader("Runs")
     st.dataframe(runs, hide_index=True, column_config={
         "run": st.column_config.LinkColumn("run", display_text=r"/run\?run=(.*)")})
+    export_section(config, comparison["comparison_id"])

@@ -10,7 +10,7 @@ import streamlit as st
 
 from dashboards import data, figures, frames
 from dashboards.config import DashboardConfig
-from dashboards.ui import plot, query_param
+from dashboards.ui import export_section, plot, query_param
 
 __all__ = ["render", "EMPTY_MESSAGE"]
 
@@ -120,3 +120,4 @@ def render(config: DashboardConfig) -> None:
     if not detail["timeline"].empty:
         st.subheader("Activities")
         st.dataframe(detail["timeline"], hide_index=True)
+    export_section(config, run_id)
