@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from aftershock.errors import UserError
 from aftershock.settings import Settings
 from fleet.lab import lab_down, lab_status, lab_up, list_labs
 from fleet.topology import builtin_names, load_topology
@@ -99,8 +100,6 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _down(args: argparse.Namespace, settings: Settings) -> int:
-    from aftershock.errors import UserError
-
     if args.all:
         names = [s["name"] for s in list_labs(settings)]
     elif args.name:

@@ -57,8 +57,7 @@ def run_input(store: RunStore, run_id: str, *, source: Source = "auto",
         requests = store.load_requests(run_id)
     if requests is None or source == "series":
         if source == "request_log":
-            raise AnalysisError(f"run {run_id} has no request log; analyse it from its series (--source series)")
-        requests = None
+            raise AnalysisError(f"run {run_id} has no request log; analyse it from its collected series instead")
         series = store.load_series(run_id, ["aftershock_client_requests_total",
                                             "aftershock_client_request_duration_seconds_bucket",
                                             "aftershock_client_sessions_lost_total"])

@@ -16,9 +16,7 @@ interrupted, brings the lab down and stops. Guardrails (``extensions: [{name: af
 from __future__ import annotations
 
 import copy
-import csv
 import importlib.util
-import io
 import logging
 import os
 import signal
@@ -33,10 +31,11 @@ from typing import Any, Literal
 
 import psutil
 
-from aftershock.errors import CollectorError, UserError
+from aftershock.errors import ExperimentError, UserError
 from aftershock.experiments import CONTROL_MODULE, Guardrails, LoadedExperiment, guardrails_of, load_experiment
 from aftershock.results import summarise_comparison
 from aftershock.settings import Settings
+from chaos.labref import read_requests_since
 from fleet.lab import lab_down, lab_status, lab_up
 from fleet.topology import Topology, load_topology
 from store import RunStore
@@ -90,32 +89,6 @@ def _no_progress(_msg: str) -> None:
 
 
 # ---- helpers ----------------------------------------------------------------------------------
-def tail_requests(path: Path, since: float, max_bytes: int = 512 * 1024) -> list[dict[str, str]]:
-    """Request-log rows that started at or after ``since``, reading only the end of the file."""
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as fh:
-            header = fh.readline().decode()
-            fh.seek(max(0, size - max_bytes))
-            chunk = fh.read().decode(errors="replace")
-    except FileNotFoundError:
-        return []
-    lines = chunk.splitlines()
-    if size > max_bytes:
-        lines = lines[1:]  # first line is probably cut
-    elif lines and lines[0] == header.strip():
-        lines = lines[1:]
-    rows = csv.DictReader(io.StringIO(header + "\n".join(lines)))
-    out = []
-    for row in rows:
-        try:
-            if float(row["ts"]) >= since:
-                out.append(row)
-        except (TypeError, ValueError, KeyError):
-            continue
-    return out
-
-
 class _Ticker(threading.Thread):
     """Once a second: CPU load sample, Prometheus target refresh, guardrail check."""
 
@@ -153,8 +126,11 @@ class _Guard:
         now = time.time()
         if now - self.armed_at < self.rails.window_s:
             return
-        rows = [r for r in tail_requests(self.request_log, now - self.rails.window_s)
-                if r["client_region"] not in self.rails.exclude_regions]
+        try:
+            rows = read_requests_since(self.request_log, now - self.rails.window_s, key="ts")
+        except ExperimentError:  # no request log yet: nothing to judge
+            return
+        rows = [r for r in rows if r["client_region"] not in self.rails.exclude_regions]
         if len(rows) < 10:
             return
         avail = sum(r["outcome"] == "ok" for r in rows) / len(rows)
@@ -399,21 +375,18 @@ def run_comparison(settings: Settings, plan: RunPlan, progress: Progress = _no_p
         meta = {"topologies": [t.name for t in topologies], "repeat": plan.repeat, "seed": plan.seed,
                 "collector": plan.collector, "intensities": plan.intensities}
         cid = store.create_comparison(exp.name, kind=kind, title=plan.title or exp.data.get("title", ""), meta=meta)
-        try:
-            with _prometheus(plan, settings) as prometheus:
-                for intensity in intensities:
-                    for repeat in range(plan.repeat):
-                        for topo in topologies:
-                            outcome = _run_one(plan, exp, topo, repeat, intensity, settings, store, cid,
-                                               prometheus, progress)
-                            outcomes.append(outcome)
-                            if on_run is not None:
-                                on_run(outcome)
-                            if outcome.status == "interrupted":
-                                raise Interrupted(f"interrupted: rollbacks ran, run {outcome.run_id} stored as "
-                                                  f"interrupted, lab stopped (comparison {cid})")
-        except CollectorError:
-            raise
+        with _prometheus(plan, settings) as prometheus:
+            for intensity in intensities:
+                for repeat in range(plan.repeat):
+                    for topo in topologies:
+                        outcome = _run_one(plan, exp, topo, repeat, intensity, settings, store, cid,
+                                           prometheus, progress)
+                        outcomes.append(outcome)
+                        if on_run is not None:
+                            on_run(outcome)
+                        if outcome.status == "interrupted":
+                            raise Interrupted(f"interrupted: rollbacks ran, run {outcome.run_id} stored as "
+                                              f"interrupted, lab stopped (comparison {cid})")
         summary = summarise_comparison(store, cid)
     summary["runs"] = [o.__dict__ for o in outcomes]
     return summary

@@ -63,6 +63,9 @@ class Hub:
         self.standby: dict[str, Any] | None = config.get("standby_of")
         self.active = self.standby is None
         self._tasks: list[asyncio.Task] = []
+        self._peers: list[Peer] = []
+        self._replica_peers: list[Peer] = []
+        self._primary_down_since: float | None = None
 
     # ---- directory --------------------------------------------------------------------
     async def refresh_directory(self) -> dict[str, Any] | None:
@@ -225,7 +228,7 @@ class Hub:
         except NetError:
             pass
         now = time.monotonic()
-        self._primary_down_since = getattr(self, "_primary_down_since", None) or now
+        self._primary_down_since = self._primary_down_since or now
         if now - self._primary_down_since < float(primary["failover_delay_s"]):
             return
         self.events.emit("hub_failover", node=self.name, region=self.region, by=self.name, primary=primary["name"])
@@ -267,8 +270,6 @@ class Hub:
         return web.json_response({"node": self.name, "members_alive": alive, "active": self.active})
 
     async def run(self) -> None:
-        self._peers: list[Peer] = []
-        self._replica_peers: list[Peer] = []
         await self.net.start()
         runner, port = await start_site(self.app())
         url = f"http://127.0.0.1:{port}"

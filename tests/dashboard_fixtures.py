@@ -63,7 +63,6 @@ def _record_one(settings: Settings, store: RunStore, cid: str, topology: str, ou
         injected = time.time()
         control.kill_node(victim)
         store.update_run(run_id, injected_at=injected)
-        time.sleep(0.5)
         out["status_after_kill"] = control.status()
         time.sleep(max(0.0, injected + AFTER_S - time.time()))
     finally:

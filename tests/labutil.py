@@ -37,6 +37,13 @@ def wait_for_requests_until(path: str | Path, end: float, timeout_s: float = 30.
     wait_until(done, timeout_s + max(0.0, end - time.time()), interval_s=0.1, what="requests in the log")
 
 
+def recovered_for(status: dict[str, Any], seconds: float, floor: float = 0.99, min_rows: int = 10) -> bool:
+    """The ``seconds`` of requests before the last few were at least ``floor`` ok."""
+    lag = 4.0  # longer than the clients' 3 s timeout: every request in the window has its outcome logged
+    rows = requests_between(status["request_log"], time.time() - seconds - lag, time.time() - lag)
+    return len(rows) >= min_rows and availability(rows) >= floor
+
+
 def events(path: str | Path, kind: str | None = None) -> list[dict[str, Any]]:
     rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
     return [e for e in rows if kind is None or e["kind"] == kind]

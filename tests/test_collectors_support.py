@@ -19,20 +19,17 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from collectors.base import Target
+from fleet.lab import wait_until
 
 HOSTILE = 'a"b\\c\nd{e}=\',f}'
 
 
 def wait_for(cond: Callable[[], object], timeout: float, what: str, poll: float = 0.05) -> object:
-    """Poll ``cond`` until truthy or fail with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(poll)
+    """``fleet.lab.wait_until`` that fails the test (rather than erroring) when time runs out."""
+    try:
+        return wait_until(cond, timeout, interval_s=poll, what=what)
+    except TimeoutError as exc:
+        pytest.fail(str(exc))
 
 
 def require_prometheus() -> str:

@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,8 @@ import pytest
 import requests
 
 from aftershock.settings import Settings
+from collectors.promserver import free_port
+from fleet.lab import wait_until
 from tests.dashboard_fixtures import FilledStore, filled_store_once
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,22 +41,6 @@ def _need_browser() -> None:
         if os.environ.get("AFTERSHOCK_REQUIRE_BROWSER") == "1":
             pytest.fail(f"AFTERSHOCK_REQUIRE_BROWSER=1 but {CHROMIUM} is missing")
         pytest.skip(f"{CHROMIUM} is missing (set AFTERSHOCK_REQUIRE_BROWSER=1 to make this a failure)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(check, timeout_s: float, what: str):  # noqa: ANN001, ANN201 - tiny local helper
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
 def _stop_tree(proc: subprocess.Popen) -> None:
@@ -119,7 +104,7 @@ def dashboard(filled: FilledStore) -> Iterator[str]:
             except requests.RequestException:
                 return False
 
-        wait_for(healthy, 60, "the dashboard to answer")
+        wait_until(healthy, 60, interval_s=0.2, what="the dashboard to answer")
         yield url
     finally:
         _stop_tree(proc)

@@ -16,7 +16,15 @@ from aftershock.settings import Settings
 from fleet.lab import ControlClient, lab_down, lab_status, lab_up, wait_until
 from fleet.topology import load_topology
 from tests.conftest import topology_for_tests
-from tests.labutil import alive, availability, events, lab_pids, requests_between, wait_for_requests_until
+from tests.labutil import (
+    alive,
+    availability,
+    events,
+    lab_pids,
+    recovered_for,
+    requests_between,
+    wait_for_requests_until,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -85,13 +93,6 @@ def test_decentralized_detects_a_killed_node_within_the_swim_bound_and_recovers(
                what="a replacement node")
     wait_until(lambda: recovered_for(status, 8.0), 60, interval_s=0.5, what="availability back at 99%")
     assert len([n for n in lab_status_nodes(status) if n["alive"]]) == len(status["nodes"])
-
-
-def recovered_for(status: dict, seconds: float) -> bool:
-    """The ``seconds`` of requests before the last few were at least 99% ok."""
-    lag = 4.0  # longer than the clients' 3 s timeout: every request in the window has its outcome logged
-    rows = requests_between(status["request_log"], time.time() - seconds - lag, time.time() - lag)
-    return len(rows) >= 10 and availability(rows) >= 0.99
 
 
 def lab_status_nodes(status: dict) -> list[dict]:

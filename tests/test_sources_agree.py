@@ -18,7 +18,7 @@ from collectors.prometheus import PrometheusCollector
 from collectors.promserver import PrometheusServer
 from fleet.lab import ControlClient, lab_status, wait_until
 from store import RunStore
-from tests.labutil import availability, requests_between
+from tests.labutil import recovered_for
 from tests.test_collectors_support import require_prometheus
 
 pytestmark = [pytest.mark.lab, pytest.mark.prometheus]
@@ -62,12 +62,7 @@ def test_collectors_and_ground_truth_agree_on_a_real_outage(lab, settings, tmp_p
             time.sleep(5)  # the outage being measured
             control.restore_region("us-east")
 
-            def recovered_for(seconds: float) -> bool:
-                lag = 4.0  # longer than the clients' 3 s timeout: every request in the window has its outcome logged
-                rows = requests_between(status["request_log"], time.time() - seconds - lag, time.time() - lag)
-                return len(rows) > 10 and availability(rows) >= 0.99
-
-            wait_until(lambda: recovered_for(SUSTAIN_S + 2), 90, interval_s=0.5, what="service to recover")
+            wait_until(lambda: recovered_for(status, SUSTAIN_S + 2), 90, interval_s=0.5, what="service to recover")
         finally:
             embedded.stop()
             via_prom.stop()
