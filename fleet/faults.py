@@ -8,8 +8,10 @@ kept apart so each module holds one concern.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import threading
 from typing import Any
 
 import aiohttp
@@ -19,9 +21,42 @@ from fleet.netlink import LinkTable
 from fleet.records import ControlError, NodeRecord
 from fleet.topology import Topology
 
-__all__ = ["Faults", "THROTTLE_PERIOD_S"]
+__all__ = ["Faults", "DutyCycle", "THROTTLE_PERIOD_S"]
 
 THROTTLE_PERIOD_S = 0.1  # duty-cycle period of CPU throttling, like cpulimit
+
+
+class DutyCycle:
+    """Runs a process ``share`` of the time: SIGSTOP, sleep, SIGCONT, sleep, every THROTTLE_PERIOD_S.
+
+    A thread of its own, not an asyncio task: the supervisor's event loop is busy with the link layer,
+    and a late wake-up there would stretch the running slices, so the node would get far more CPU than asked.
+    """
+
+    def __init__(self, pid: int, share: float):
+        self.pid, self.share = pid, share
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"throttle-{pid}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                os.kill(self.pid, signal.SIGSTOP)
+                if self._stop.wait(THROTTLE_PERIOD_S * (1 - self.share)):
+                    break
+                os.kill(self.pid, signal.SIGCONT)
+                self._stop.wait(THROTTLE_PERIOD_S * self.share)
+        except ProcessLookupError:  # the node died (killed, or its lab went down)
+            pass
+
+    def stop(self, resume: bool) -> None:
+        """End the cycle; ``resume`` leaves the process running (not for a paused or dead node)."""
+        self._stop.set()
+        self._thread.join(2 * THROTTLE_PERIOD_S)
+        if resume:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGCONT)
 
 
 class Faults:
@@ -34,7 +69,7 @@ class Faults:
     events: EventLog
     links: LinkTable
     _http: aiohttp.ClientSession | None
-    _throttles: dict[str, asyncio.Task]
+    _throttles: dict[str, DutyCycle]
 
     async def start_node(self, rec: NodeRecord, seeds: list[dict] | None = None) -> None:
         raise NotImplementedError
@@ -142,34 +177,17 @@ class Faults:
             raise ControlError(f"node {name} is {rec.status}; only a running node can be throttled", 409)
         self._unthrottle(rec)
         rec.cpu_percent = float(cpu_percent)
-        self._throttles[name] = asyncio.create_task(self._duty_cycle(rec, float(cpu_percent) / 100))
+        assert rec.proc is not None
+        self._throttles[name] = DutyCycle(rec.proc.pid, float(cpu_percent) / 100)
         self.events.emit("node_throttled", node=name, region=rec.region, cpu_percent=rec.cpu_percent)
         return {"node": name, "cpu_percent": rec.cpu_percent}
 
-    async def _duty_cycle(self, rec: NodeRecord, share: float) -> None:
-        assert rec.proc is not None
-        pid = rec.proc.pid
-        try:
-            while rec.process_alive:
-                os.kill(pid, signal.SIGSTOP)
-                await asyncio.sleep(THROTTLE_PERIOD_S * (1 - share))
-                os.kill(pid, signal.SIGCONT)
-                await asyncio.sleep(THROTTLE_PERIOD_S * share)
-        except ProcessLookupError:
-            pass
-        finally:
-            if rec.process_alive and rec.status != "paused":
-                os.kill(pid, signal.SIGCONT)
-
     def _unthrottle(self, rec: NodeRecord) -> bool:
-        task = self._throttles.pop(rec.name, None)
+        throttle = self._throttles.pop(rec.name, None)
         rec.cpu_percent = None
-        if task is None:
+        if throttle is None:
             return False
-        task.cancel()
-        if rec.process_alive and rec.status != "paused":
-            assert rec.proc is not None
-            os.kill(rec.proc.pid, signal.SIGCONT)
+        throttle.stop(resume=rec.process_alive and rec.status != "paused")
         return True
 
     async def unthrottle_node(self, name: str) -> dict[str, Any]:

@@ -24,7 +24,7 @@ import aiohttp
 
 from fleet.control_api import control_app
 from fleet.events import EventLog
-from fleet.faults import Faults
+from fleet.faults import DutyCycle, Faults
 from fleet.net import start_site
 from fleet.netlink import EgressProxy, LinkTable
 from fleet.plan import plan_nodes
@@ -64,7 +64,7 @@ class Supervisor(Faults):
         self._watchers: set[asyncio.Task] = set()
         self._http: aiohttp.ClientSession | None = None
         self.owner_pid = owner_pid
-        self._throttles: dict[str, asyncio.Task] = {}
+        self._throttles: dict[str, DutyCycle] = {}
 
     # ---- addressing ---------------------------------------------------------------------
     def _region_of_port(self, port: int) -> str | None:
@@ -356,6 +356,8 @@ class Supervisor(Faults):
 
     async def shutdown(self) -> None:
         self.ready = False
+        for rec in self.nodes.values():
+            self._unthrottle(rec)  # a duty cycle must not stop a process that is being asked to exit
         if self.clients and self.clients.process_alive:
             await self._terminate([self.clients])
         await self._terminate([r for r in self.nodes.values() if r.process_alive])
