@@ -16,8 +16,10 @@ $(STAMP): requirements.txt pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/aftershock demo
 
+# ruff, then the layer contract of pyproject.toml ([tool.importlinter]): the architecture, enforced.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 # pytest exits 5 when it collected no test; that is not a failure of the suite.
 test: lint

@@ -1,6 +1,6 @@
 """The ``aftershock`` command: argument parsing, progress and exit codes; the work is in the library.
 
-User errors (:class:`aftershock.errors.UserError`) become one line on stderr and exit code 2.
+User errors (:class:`core.errors.UserError`) become one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -10,16 +10,14 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from aftershock import __version__
-from aftershock.errors import UserError
-from aftershock.settings import Settings
+from aftershock import __version__, cli_dashboard, cli_lab, cli_report, cli_run, cli_schedule, cli_store
+from core.errors import UserError
+from core.settings import Settings
 
 __all__ = ["main", "build_parser"]
 
-# Each module adds its subcommands; imported lazily so `aftershock --help` stays fast and a broken
-# optional area never takes the whole command line down.
-_AREAS = ("aftershock.cli_lab", "aftershock.cli_store", "aftershock.cli_run", "aftershock.cli_dashboard",
-          "aftershock.cli_schedule", "aftershock.cli_report")
+# Each module adds its subcommands.
+_AREAS = (cli_lab, cli_store, cli_run, cli_dashboard, cli_schedule, cli_report)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,16 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    import importlib
-
     for area in _AREAS:
-        try:
-            module = importlib.import_module(area)
-        except ModuleNotFoundError as exc:
-            if exc.name == area:
-                continue
-            raise
-        module.register(sub)
+        area.register(sub)
     return parser
 
 

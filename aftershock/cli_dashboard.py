@@ -18,18 +18,20 @@ from pathlib import Path
 
 import requests
 
-from aftershock.errors import UserError
-from aftershock.settings import Settings
+from core.errors import UserError
+from core.runproc import RunCommand, spawn_run
+from core.settings import Settings
+from store import RunStore
 
 __all__ = ["register", "cmd_dashboard", "cmd_demo", "streamlit_argv", "dashboard_env", "read_token",
-           "start_dashboard", "wait_healthy", "stop_process", "DEFAULT_PORT", "DEMO_ARGS"]
+           "start_dashboard", "wait_healthy", "stop_process", "DEFAULT_PORT", "DEMO_RUN"]
 
 DEFAULT_PORT = 8501
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 RUNNER_STOP_TIMEOUT_S = 30.0
 APP = Path(__file__).resolve().parent.parent / "app.py"
-DEMO_ARGS = ["run", "region-loss-home", "-t", "centralized", "-t", "decentralized", "-t", "hybrid"]
+DEMO_RUN = RunCommand("region-loss-home", ("centralized", "decentralized", "hybrid"), json=False)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -147,8 +149,6 @@ def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _has_comparison(settings: Settings) -> bool:
-    from store import RunStore
-
     if not (settings.store_dir / "runs.sqlite").exists():
         return False
     with RunStore.open(settings.store_dir, readonly=True) as store:
@@ -161,11 +161,10 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     if not _has_comparison(settings):
         log_path = settings.home / "demo-run.log"
         with open(log_path, "ab") as log_fh:
-            runner = subprocess.Popen([sys.executable, "-m", "aftershock.cli", *DEMO_ARGS], stdout=log_fh,
-                                      stderr=log_fh, stdin=subprocess.DEVNULL, start_new_session=True,
-                                      env={**os.environ, "AFTERSHOCK_HOME": str(settings.home)},
-                                      cwd=str(APP.parent))
-        print(f"Running the demo comparison ({' '.join(DEMO_ARGS[1:])}); log: {log_path}", flush=True)
+            runner = spawn_run(DEMO_RUN, settings.home, stdout=log_fh, stderr=log_fh, start_new_session=True,
+                               cwd=str(APP.parent))
+        print(f"Running the demo comparison ({DEMO_RUN.experiment} on {', '.join(DEMO_RUN.topologies)}); "
+              f"log: {log_path}", flush=True)
     else:
         print("The store already holds a comparison: showing it (no new run).", flush=True)
     return _serve(settings, "127.0.0.1", args.port, None, extra=runner)

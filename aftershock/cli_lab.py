@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
-from aftershock.errors import UserError
-from aftershock.settings import Settings
+from core.errors import UserError
+from core.settings import Settings
 from fleet.lab import lab_down, lab_status, lab_up, list_labs
 from fleet.topology import builtin_names, load_topology
 

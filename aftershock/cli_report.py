@@ -8,8 +8,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from aftershock.errors import ReportError
-from aftershock.settings import Settings
+from core.errors import ReportError
+from core.settings import Settings
+from reports import build_report
+from store import RunStore
 
 __all__ = ["register"]
 
@@ -48,9 +50,6 @@ def _write(path: Path, content: bytes) -> None:
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:
-    from reports import build_report
-    from store import RunStore
-
     with RunStore.open(settings.store_dir, readonly=True) as store:
         content = build_report(store, args.id, args.format, home=settings.home,
                                min_resilience=args.min_resilience, browser=args.browser)

@@ -8,10 +8,10 @@ import sys
 
 from tqdm import tqdm
 
-from aftershock.experiments import library_names, load_experiment
 from aftershock.runner import RunOutcome, RunPlan, dry_run, run_comparison
-from aftershock.settings import Settings
-from aftershock.summary_table import format_summary
+from chaos.library import library_names, load_experiment
+from core.settings import Settings
+from presentation.table import format_summary
 
 __all__ = ["register"]
 

@@ -11,7 +11,17 @@ import time
 from datetime import datetime
 from typing import Any
 
-from aftershock.settings import Settings
+from core.settings import Settings
+from scheduling import (
+    Schedule,
+    ScheduleBook,
+    SubprocessRun,
+    next_fire_times,
+    run_attempt,
+    run_due,
+    serve,
+    validate_schedule,
+)
 
 __all__ = ["register", "RUN_COMMAND_ENV"]
 
@@ -68,8 +78,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_fn() -> Any:
-    from scheduling import SubprocessRun
-
     command = os.environ.get(RUN_COMMAND_ENV, "").strip()
     return SubprocessRun(command=shlex.split(command)) if command else SubprocessRun()
 
@@ -79,14 +87,10 @@ def _when(ts: float | None) -> str:
 
 
 def _book(settings: Settings) -> Any:
-    from scheduling import ScheduleBook
-
     return ScheduleBook.open(settings.home)
 
 
 def _add(args: argparse.Namespace, settings: Settings) -> int:
-    from scheduling import Schedule, validate_schedule
-
     schedule = Schedule(name=args.name, cron=args.cron, experiment=args.experiment,
                         topologies=args.topologies or ["centralized", "decentralized", "hybrid"], repeat=args.repeat,
                         gate_budget=args.gate_budget, warmup_s=args.warmup, observe_s=args.observe,
@@ -94,7 +98,6 @@ def _add(args: argparse.Namespace, settings: Settings) -> int:
     validate_schedule(schedule)  # before the book is opened: bad input stores nothing
     with _book(settings) as book:
         book.add(schedule)
-    from scheduling import next_fire_times
 
     print(f"schedule {schedule.name} added: {schedule.experiment} on {', '.join(schedule.topologies)}, "
           f"next fire {_when(next_fire_times(schedule.cron, time.time())[0])}")
@@ -102,8 +105,6 @@ def _add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _list(args: argparse.Namespace, settings: Settings) -> int:
-    from scheduling import next_fire_times
-
     rows = []
     with _book(settings) as book:
         for s in book.list():
@@ -161,8 +162,6 @@ def _exit_code(attempts: list[Any]) -> int:
 
 
 def _run_now(args: argparse.Namespace, settings: Settings) -> int:
-    from scheduling import run_attempt
-
     settings.ensure()
     with _book(settings) as book:
         schedule = book.get(args.name)
@@ -173,8 +172,6 @@ def _run_now(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run_due(args: argparse.Namespace, settings: Settings) -> int:
-    from scheduling import run_due
-
     settings.ensure()
     with _book(settings) as book:
         for name in args.names:
@@ -187,8 +184,6 @@ def _run_due(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _scheduler(args: argparse.Namespace, settings: Settings) -> int:
-    from scheduling import serve
-
     settings.ensure()
 
     def ready(count: int) -> None:

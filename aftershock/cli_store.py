@@ -1,7 +1,7 @@
 """``aftershock runs`` and ``aftershock show ID``: a thin layer over :mod:`store`.
 
 ``register(subparsers)`` adds the parsers; each sets ``func(args, settings) -> int``. Errors the user can
-fix are raised as :class:`~aftershock.errors.UserError` subclasses and printed by the main CLI.
+fix are raised as :class:`~core.errors.UserError` subclasses and printed by the main CLI.
 :func:`describe` builds what ``show`` prints; the analysis adds its summary there (see the hook).
 """
 
@@ -14,7 +14,10 @@ import sys
 import time
 from typing import Any, TextIO
 
-from aftershock.settings import Settings
+from core.errors import AnalysisError
+from core.settings import Settings
+from presentation.table import format_summary
+from results import analyse_stored_run, summarise_comparison
 from store import RunStore, StoreMissing
 from store.errors import RunNotFound
 
@@ -82,8 +85,6 @@ def describe(store: RunStore, item_id: str) -> dict[str, Any]:
     Hook for the analysis: add its summary under the ``"analysis"`` key here, so ``show --json`` prints
     it beside the stored metadata and counts.
     """
-    from aftershock.errors import AnalysisError
-    from aftershock.results import analyse_stored_run, summarise_comparison
 
     if item_id.startswith("c-"):
         comparison = store.get_comparison(item_id)
@@ -131,7 +132,6 @@ def _format_detail(info: dict[str, Any]) -> str:
             {**r, "duration_s": None if r["ended_at"] is None else r["ended_at"] - r["started_at"]}
             for r in info["runs"]
         ]
-        from aftershock.summary_table import format_summary
 
         return "\n".join(head) + "\n" + format_runs_table(rows) + "\n\n" + format_summary(info["analysis"])
     counts = info["counts"]

@@ -16,7 +16,6 @@ interrupted, brings the lab down and stops. Guardrails (``extensions: [{name: af
 from __future__ import annotations
 
 import copy
-import importlib.util
 import logging
 import os
 import signal
@@ -30,14 +29,22 @@ from pathlib import Path
 from typing import Any, Literal
 
 import psutil
+from chaoslib.exit import exit_gracefully
+from chaoslib.experiment import run_experiment
 
-from aftershock.errors import ExperimentError, UserError
-from aftershock.experiments import CONTROL_MODULE, Guardrails, LoadedExperiment, guardrails_of, load_experiment
-from aftershock.results import summarise_comparison
-from aftershock.settings import Settings
 from chaos.labref import read_requests_since
+from chaos.library import CONTROL_MODULE, Guardrails, LoadedExperiment, activities, guardrails_of, load_experiment
+from chaos.targets import describe_targets
+from collectors.base import targets_from_status
+from collectors.embedded import EmbeddedCollector
+from collectors.prometheus import PrometheusCollector, PrometheusSource
+from collectors.promserver import PrometheusServer
+from core.errors import ExperimentError, UserError
+from core.settings import Settings
 from fleet.lab import lab_down, lab_status, lab_up
+from fleet.plan import planned_status
 from fleet.topology import Topology, load_topology
+from results import summarise_comparison
 from store import RunStore
 
 __all__ = ["RunPlan", "RunOutcome", "run_comparison", "dry_run", "SATURATED_CPU_PERCENT", "Interrupted"]
@@ -52,7 +59,6 @@ Progress = Callable[[str], None]
 
 class Interrupted(UserError):
     """The run was stopped by Ctrl-C or SIGTERM; rollbacks ran and the run is stored as interrupted."""
-
     exit_code = 130
 
 
@@ -91,7 +97,6 @@ def _no_progress(_msg: str) -> None:
 # ---- helpers ----------------------------------------------------------------------------------
 class _Ticker(threading.Thread):
     """Once a second: CPU load sample, Prometheus target refresh, guardrail check."""
-
     def __init__(self, jobs: list[Callable[[], None]]):
         super().__init__(name="aftershock-runner-ticker", daemon=True)
         self.jobs = jobs
@@ -112,7 +117,6 @@ class _Ticker(threading.Thread):
 
 class _Guard:
     """Trips when availability of the watched regions over the last window is below the floor."""
-
     def __init__(self, rails: Guardrails, request_log: Path, armed_at: float):
         self.rails = rails
         self.request_log = request_log
@@ -138,7 +142,6 @@ class _Guard:
             self.tripped = (f"guardrail: availability {avail:.3f} in untargeted regions over {self.rails.window_s:g}s "
                             f"fell below {self.rails.min_availability:g}")
             log.warning("%s; aborting (rollbacks will run)", self.tripped)
-            from chaoslib.exit import exit_gracefully
 
             exit_gracefully()
 
@@ -187,8 +190,7 @@ def _prepare(exp: LoadedExperiment, *, lab: str, settings: Settings, run_id: str
     data["configuration"] = config
     controls = [c for c in data.get("controls", []) or []
                 if (c.get("provider") or {}).get("module") != CONTROL_MODULE]
-    if importlib.util.find_spec(CONTROL_MODULE) is not None:
-        controls.append({"name": "aftershock-recorder", "provider": {"type": "python", "module": CONTROL_MODULE}})
+    controls.append({"name": "aftershock-recorder", "provider": {"type": "python", "module": CONTROL_MODULE}})
     data["controls"] = controls
     return data
 
@@ -196,27 +198,20 @@ def _prepare(exp: LoadedExperiment, *, lab: str, settings: Settings, run_id: str
 # ---- one run ------------------------------------------------------------------------------------
 class _Collection:
     """The collector of one run: embedded scraper, or a Prometheus (started by us or given by URL)."""
-
     def __init__(self, plan: RunPlan, settings: Settings, store: RunStore, prometheus: Any):
         self.plan, self.settings, self.store, self.prometheus = plan, settings, store, prometheus
         self.collector: Any = None
         self.lab: str | None = None
 
     def targets(self) -> list[Any]:
-        from collectors.base import targets_from_status
-
         return targets_from_status(lab_status(self.settings, self.lab))
 
     def start(self, run_id: str, lab: str) -> None:
         self.lab = lab
         if self.plan.collector == "embedded":
-            from collectors.embedded import EmbeddedCollector
-
             self.collector = EmbeddedCollector(self.store, run_id, targets_fn=self.targets,
                                                interval_s=self.plan.scrape_interval_s)
         else:
-            from collectors.prometheus import PrometheusCollector
-
             server, source = self.prometheus
             server.write_targets(lab, self.targets())
             self.collector = PrometheusCollector(source, self.store, run_id, matchers={"aftershock_lab": lab},
@@ -236,7 +231,6 @@ class _Collection:
 def _run_one(plan: RunPlan, exp: LoadedExperiment, topo: Topology, repeat: int, intensity: float | None,
              settings: Settings, store: RunStore, comparison_id: str, prometheus: Any,
              progress: Progress) -> RunOutcome:
-    from chaoslib.experiment import run_experiment
 
     seed = plan.seed + repeat
     run_settings = {"topology": topo.model_dump(), "experiment": exp.name, "experiment_path": str(exp.path),
@@ -341,12 +335,10 @@ def _prometheus(plan: RunPlan, settings: Settings) -> Iterator[Any]:
     if plan.collector != "prometheus":
         yield None
         return
-    from collectors.promserver import PrometheusServer
 
     server = PrometheusServer(settings.prometheus_dir, scrape_interval_s=plan.scrape_interval_s)
     if plan.prometheus_url:
         # An outside Prometheus: it must read file-SD targets from <home>/prometheus/sd (docs/collectors.md).
-        from collectors.prometheus import PrometheusSource
 
         source = PrometheusSource(plan.prometheus_url)
         source.ping()
@@ -395,13 +387,7 @@ def run_comparison(settings: Settings, plan: RunPlan, progress: Progress = _no_p
 def dry_run(settings: Settings, plan: RunPlan) -> dict[str, Any]:
     """What the plan would break, per topology, without starting or breaking anything."""
     exp = load_experiment(plan.experiment, allow_any_provider=plan.allow_any_provider)
-    from aftershock.experiments import activities
-    from fleet.plan import planned_status
 
-    try:
-        from chaos.targets import describe_targets
-    except ImportError:  # the extension without target planning: show arguments only
-        describe_targets = None
     out: dict[str, Any] = {"experiment": exp.name, "path": str(exp.path), "title": exp.data.get("title", ""),
                            "guardrails": guardrails_of(exp.data).__dict__, "topologies": []}
     for topo in _topologies(plan):
@@ -412,7 +398,7 @@ def dry_run(settings: Settings, plan: RunPlan) -> dict[str, Any]:
             args = dict(provider.get("arguments") or {})
             step = {"phase": where, "name": activity.get("name"), "type": activity.get("type"),
                     "function": f"{provider.get('module')}.{provider.get('func')}", "arguments": args}
-            if describe_targets is not None and provider.get("module") == "chaos.actions":
+            if provider.get("module") == "chaos.actions":
                 try:
                     step["targets"] = describe_targets(status, str(provider.get("func")), args)
                 except Exception as exc:  # noqa: BLE001 - a dry run reports, it never fails half-way

@@ -3,6 +3,6 @@ the analysis package reads on its own; the CLI reports it in one line."""
 
 from __future__ import annotations
 
-from aftershock.errors import AnalysisError
+from core.errors import AnalysisError
 
 __all__ = ["AnalysisError"]

@@ -23,8 +23,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aftershock.settings import Settings  # noqa: E402
-from dashboards import figures, frames  # noqa: E402
+from core.settings import Settings  # noqa: E402
+from presentation import figures, frames  # noqa: E402
 from store import RunStore  # noqa: E402
 
 TOPOLOGIES = ("centralized", "decentralized", "hybrid")
@@ -80,8 +80,8 @@ def synthesise(home: Path, hours: float, rate: float, series_hz: float) -> tuple
 
 def compare_page_path(store_dir: str, cid: str, max_points: int | None) -> dict[str, float]:
     """What the Compare page does, without Streamlit's cache: load curves, summary, build figures."""
-    from aftershock.results import summarise_comparison
     from dashboards.data import _curves
+    from results import summarise_comparison
 
     t = time.perf_counter()
     with RunStore.open(Path(store_dir), readonly=True) as store:

@@ -23,8 +23,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aftershock.errors import AftershockError  # noqa: E402
-from aftershock.settings import Settings  # noqa: E402
+from core.errors import AftershockError  # noqa: E402
+from core.settings import Settings  # noqa: E402
 from fleet.lab import lab_down, lab_up  # noqa: E402
 from fleet.topology import Topology  # noqa: E402
 from tests.labutil import availability, lab_pids, requests_between, wait_for_requests_until  # noqa: E402

@@ -6,14 +6,17 @@ selection (pure, shared by real runs and dry runs) in ``chaos.targets``.
 
 from typing import Any
 
+from chaoslib.discovery import discover_actions, discover_probes, initialize_discovery_result
+
+from core.settings import Settings
+from fleet.lab import list_labs
+
 __all__ = ["discover", "__version__"]
 __version__ = "0.1.0"
 
 
 def discover(discover_system: bool = True) -> dict[str, Any]:
     """What ``chaos discover`` reports: every action and probe, and (optionally) the running labs."""
-    from chaoslib.discovery import discover_actions, discover_probes, initialize_discovery_result
-
     discovery = initialize_discovery_result("aftershock-chaos", __version__, "aftershock")
     discovery["activities"].extend(discover_actions("chaos.actions"))
     discovery["activities"].extend(discover_probes("chaos.probes"))
@@ -26,8 +29,6 @@ def _system_info() -> dict[str, Any]:
     """Running labs under ``$AFTERSHOCK_HOME`` (names, topologies, regions, nodes); never fails discovery."""
     import logging
 
-    from aftershock.settings import Settings
-    from fleet.lab import list_labs
 
     try:
         labs = list_labs(Settings.from_env())

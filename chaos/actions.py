@@ -17,10 +17,10 @@ from typing import Any
 
 from chaoslib.types import Configuration, Secrets
 
-from aftershock.errors import ExperimentError, UserError
 from chaos import targets as tg
 from chaos.labref import LabRef, config_value, resolve_lab
-from fleet.lab import wait_until
+from core.errors import ExperimentError, UserError
+from core.wait import wait_until
 from fleet.topology import parse_topology
 
 __all__ = [

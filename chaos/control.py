@@ -36,7 +36,8 @@ import psutil
 from chaos.labref import LabRef, config_value, read_events_since, read_requests_since, resolve_lab, resolve_settings
 from collectors.base import targets_from_status
 from collectors.embedded import EmbeddedCollector
-from fleet.lab import ControlClient, wait_until
+from core.wait import wait_until
+from fleet.lab import ControlClient
 from store import RunStore
 
 __all__ = [
@@ -96,7 +97,6 @@ def run_status(journal: Mapping[str, Any] | None) -> str:
 
 class Recorder:
     """Records one experiment run; the control's hooks delegate here, and a runner may use it directly."""
-
     def __init__(self, configuration: Mapping[str, Any] | None, experiment: Mapping[str, Any] | None = None,
                  *, clock: Any = time.time) -> None:
         self.configuration = dict(configuration or {})

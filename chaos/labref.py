@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aftershock.errors import ExperimentError, LabNotFound
-from aftershock.settings import Settings
+from core.errors import ExperimentError, LabNotFound
+from core.settings import Settings
 from fleet.lab import ControlClient, lab_status, list_labs
 
 __all__ = [
@@ -55,7 +55,6 @@ def resolve_settings(configuration: Mapping[str, Any] | None = None) -> Settings
 @dataclass
 class LabRef:
     """A running lab: its settings, name and status snapshot, and a control client made on demand."""
-
     settings: Settings
     name: str
     status: dict[str, Any]
@@ -189,7 +188,6 @@ def _field(line: bytes, idx: int) -> float | None:
 
 def read_events_since(path: Path, since: float, until: float | None = None) -> list[dict[str, Any]]:
     """Event-log objects with ``since <= ts < until``, read from the file's tail (events are in time order)."""
-
     def older(line: bytes) -> bool:
         try:
             return float(json.loads(line)["ts"]) < since - 1.0

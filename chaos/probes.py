@@ -13,9 +13,9 @@ from typing import Any
 
 from chaoslib.types import Configuration, Secrets
 
-from aftershock.errors import ExperimentError
 from chaos import targets as tg
 from chaos.labref import read_requests_since, resolve_lab
+from core.errors import ExperimentError
 
 __all__ = ["availability", "p99_latency", "sessions_lost", "agents_alive", "nodes_alive", "request_counts"]
 

@@ -16,7 +16,7 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from aftershock.errors import ExperimentError
+from core.errors import ExperimentError
 
 __all__ = [
     "ROLES",

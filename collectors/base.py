@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-from aftershock.errors import CollectorError
+from core.errors import CollectorError
 
 __all__ = [
     "Sample",
@@ -36,14 +36,12 @@ Sample = tuple[float, str, Mapping[str, str], float]
 @runtime_checkable
 class SampleSink(Protocol):
     """Where samples go; the run store implements it (``flush()`` is optional and called when present)."""
-
     def append_samples(self, run_id: str, samples: Iterable[Sample]) -> None: ...
 
 
 @runtime_checkable
 class Collector(Protocol):
     """A source of samples for one run: ``start()``, ``stop()`` (which flushes), usable as ``with``."""
-
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
@@ -55,7 +53,6 @@ class Collector(Protocol):
 
 class CollectorBase:
     """Context-manager plumbing shared by the concrete collectors."""
-
     def start(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
@@ -80,7 +77,6 @@ def flush_sink(sink: SampleSink) -> None:
 @dataclass(frozen=True)
 class Target:
     """One ``/metrics`` endpoint and the labels every sample scraped from it receives."""
-
     url: str
     labels: dict[str, str] = field(default_factory=dict)
 
@@ -127,7 +123,6 @@ def targets_from_status(status: Mapping[str, Any]) -> list[Target]:
 
 class MemorySink:
     """A thread-safe in-memory sink, for tests, benchmarks and short live views."""
-
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.samples: dict[str, list[Sample]] = {}

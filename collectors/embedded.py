@@ -20,9 +20,9 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from urllib.parse import unquote, urlsplit
 
-from aftershock.errors import CollectorError
 from collectors.base import LOGGER, CollectorBase, Sample, SampleSink, Target, flush_sink
 from collectors.exposition import parse_samples
+from core.errors import CollectorError
 
 __all__ = [
     "EmbeddedCollector",
@@ -61,7 +61,6 @@ def connect(scheme: str, host: str, port: int, timeout_s: float) -> http.client.
 @dataclass(frozen=True)
 class _Endpoint:
     """What a scrape of one target URL needs, parsed once."""
-
     scheme: str
     host: str
     port: int
@@ -83,7 +82,6 @@ class _Endpoint:
 @dataclass(frozen=True)
 class ScrapeStats:
     """Counters for the benchmark and the lab view; ``cpu_s`` is CPU time of the collector's threads."""
-
     scrapes: int = 0
     failures: int = 0
     samples: int = 0
@@ -100,7 +98,6 @@ class ScrapeStats:
 @dataclass(frozen=True)
 class TargetHealth:
     """Last scrape outcome of one target."""
-
     url: str
     up: bool
     last_scrape: float

@@ -19,8 +19,8 @@ import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from urllib3.util.retry import Retry
 
-from aftershock.errors import CollectorError
 from collectors.base import LOGGER, CollectorBase, Sample, SampleSink, flush_sink
+from core.errors import CollectorError
 
 __all__ = [
     "PrometheusSource",
@@ -81,7 +81,6 @@ def _dt(ts: float) -> datetime:
 
 class PrometheusSource:
     """A Prometheus-HTTP-API server; every call has a timeout, explicit times and bounded retries."""
-
     def __init__(
         self,
         url: str,

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import requests
 
-from aftershock.errors import CollectorError
 from collectors.base import LOGGER, Target
 from collectors.prometheus import PrometheusSource
+from core.errors import CollectorError
 
 __all__ = ["PrometheusServer", "free_port", "DEFAULT_JOB", "READY_TIMEOUT_S"]
 
@@ -45,7 +45,6 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def _die_with_parent(parent_pid: int) -> Callable[[], None]:
     """preexec hook: SIGKILL the child when the parent (thread) dies; bail out if it already has."""
-
     def hook() -> None:
         try:
             libc = ctypes.CDLL("libc.so.6", use_errno=True)

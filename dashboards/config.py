@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from aftershock.settings import Settings
+from core.settings import Settings
 
 __all__ = ["DashboardConfig", "config_from_environ", "LOOPBACK_HOSTS", "ENV_HOME", "ENV_HOST", "ENV_TOKEN"]
 
@@ -19,7 +19,6 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 @dataclass(frozen=True)
 class DashboardConfig:
     """Settings plus the bind host and the token guarding chaos (None: none configured)."""
-
     settings: Settings
     host: str = "127.0.0.1"
     token: str | None = None

@@ -17,10 +17,13 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from aftershock.errors import AftershockError
-from aftershock.results import summarise_comparison
-from aftershock.settings import Settings
-from dashboards import frames
+from core.errors import AftershockError
+from core.settings import Settings
+from fleet.lab import list_labs
+from presentation import frames
+from reports import build_report as _build
+from results import summarise_comparison
+from scheduling import regressions_for
 from store import RunStore
 
 __all__ = [
@@ -224,8 +227,6 @@ def load_journal(store_dir: str, run_id: str, stamp: str) -> dict[str, Any] | No
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
 def load_labs(home: str) -> list[dict[str, Any]]:
     """Status of every running lab (from each lab's state file, rewritten by its supervisor)."""
-    from fleet.lab import list_labs
-
     try:
         return list_labs(Settings(home=Path(home)))
     except (AftershockError, OSError) as exc:
@@ -235,8 +236,6 @@ def load_labs(home: str) -> list[dict[str, Any]]:
 
 def build_report(store_dir: str, home: str, item_id: str, fmt: str) -> tuple[bytes | None, str | None]:
     """A report of a run or comparison (``reports.build_report``), or why it cannot be built."""
-    from reports import build_report as _build
-
     try:
         with open_store(store_dir) as store:
             if store is None:
@@ -249,8 +248,6 @@ def build_report(store_dir: str, home: str, item_id: str, fmt: str) -> tuple[byt
 @st.cache_data(ttl=10, show_spinner=False)
 def load_regressions(home: str) -> pd.DataFrame:
     """Regressions flagged by scheduled runs (empty when nothing was scheduled)."""
-    from scheduling import regressions_for
-
     return regressions_for(home)
 
 

@@ -7,10 +7,8 @@ library experiments and known topologies are accepted: the dashboard never runs 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
-import os
 import secrets
 import subprocess
 import sys
@@ -22,10 +20,14 @@ from typing import Any
 
 import psutil
 
-from aftershock.errors import UserError
-from aftershock.settings import Settings
+from chaos.library import library_names
+from core.errors import UserError
+from core.runproc import RunCommand, spawn_run
+from core.settings import Settings
+from fleet.lab import lab_down, lab_up
+from fleet.topology import builtin_names
 
-__all__ = ["MAX_REPEAT", "Launch", "runner_available", "library_experiments", "topology_names", "launch",
+__all__ = ["MAX_REPEAT", "Launch", "library_experiments", "topology_names", "launch",
            "list_launches", "launch_output", "start_lab", "stop_lab", "launches_dir"]
 
 log = logging.getLogger("aftershock.dashboards")
@@ -46,20 +48,11 @@ class Launch:
     stderr: str
 
 
-def runner_available() -> bool:
-    """The runner's CLI module exists (``aftershock run``)."""
-    return importlib.util.find_spec("aftershock.cli_run") is not None
-
-
 def library_experiments() -> list[str]:
-    from aftershock.experiments import library_names
-
     return library_names()
 
 
 def topology_names() -> list[str]:
-    from fleet.topology import builtin_names
-
     return builtin_names()
 
 
@@ -83,17 +76,14 @@ def launch(settings: Settings, experiment: str, topologies: list[str], repeat: i
     folder.mkdir(parents=True, exist_ok=True)
     launch_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
     out, err = folder / f"{launch_id}.json", folder / f"{launch_id}.log"
-    argv = [python, "-m", "aftershock.cli", "run", experiment, *[a for t in topologies for a in ("--topology", t)],
-            "--repeat", str(int(repeat)), "--json"]
-    for flag, value in (("--warmup", warmup_s), ("--observe", observe_s)):
-        if value is not None:
-            if not 1.0 <= float(value) <= 3600.0:
-                raise UserError(f"{flag.lstrip('-')} must be between 1 and 3600 seconds")
-            argv += [flag, f"{float(value):g}"]
-    env = {**os.environ, "AFTERSHOCK_HOME": str(settings.home)}
+    for flag, value in (("warmup", warmup_s), ("observe", observe_s)):
+        if value is not None and not 1.0 <= float(value) <= 3600.0:
+            raise UserError(f"{flag} must be between 1 and 3600 seconds")
+    run = RunCommand(experiment, tuple(topologies), int(repeat), warmup_s, observe_s)
+    argv = run.argv([python, "-m", "aftershock.cli"])
     with open(out, "wb") as fo, open(err, "wb") as fe:
-        proc = popen(argv, stdin=subprocess.DEVNULL, stdout=fo, stderr=fe, env=env, start_new_session=True,
-                     cwd=str(Path(__file__).resolve().parent.parent))
+        proc = spawn_run(run, settings.home, command=[python, "-m", "aftershock.cli"], popen=popen, stdout=fo,
+                         stderr=fe, start_new_session=True, cwd=str(Path(__file__).resolve().parent.parent))
     _PROCS[launch_id] = proc
     record = Launch(launch_id, experiment, list(topologies), int(repeat), proc.pid, time.time(), str(out), str(err))
     (folder / f"{launch_id}.meta.json").write_text(json.dumps(asdict(record)))
@@ -148,14 +138,10 @@ def list_launches(settings: Settings, limit: int = 10) -> list[dict[str, Any]]:
 
 def start_lab(settings: Settings, topology: str) -> dict[str, Any]:
     """Start a lab of a built-in topology (blocks until it serves)."""
-    from fleet.lab import lab_up
-
     if topology not in topology_names():
         raise UserError(f"unknown topology {topology!r}")
     return lab_up(settings, topology)
 
 
 def stop_lab(settings: Settings, name: str) -> dict[str, Any]:
-    from fleet.lab import lab_down
-
     return lab_down(settings, name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
+from dashboards import data
 from dashboards.auth import chaos_access
 from dashboards.config import DashboardConfig
 
@@ -50,8 +51,6 @@ def chaos_gate(config: DashboardConfig, what: str) -> bool:
 
 def export_section(config: DashboardConfig, item_id: str) -> None:
     """Build a report of this run or comparison on request, then offer it for download."""
-    from dashboards import data
-
     st.subheader("Export a report")
     left, right = st.columns([1, 3])
     fmt = left.selectbox("Format", list(REPORT_FORMATS), key=f"export_fmt_{item_id}")

@@ -13,39 +13,24 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psutil
 import requests
 
-from aftershock.errors import LabError, LabNotFound, UserError
-from aftershock.settings import Settings
+from core.errors import LabError, LabNotFound, UserError
+from core.settings import Settings
+from core.wait import wait_until
 from fleet.topology import Topology, load_topology
 
-__all__ = ["lab_up", "lab_down", "lab_status", "list_labs", "ControlClient", "wait_until", "LAB_NAME_RE"]
+__all__ = ["lab_up", "lab_down", "lab_status", "list_labs", "ControlClient", "LAB_NAME_RE"]
 
 log = logging.getLogger("aftershock.fleet.lab")
 
 LAB_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
 UP_TIMEOUT_S = 90.0
 DOWN_TIMEOUT_S = 15.0
-
-
-def wait_until(
-    predicate: Callable[[], Any], timeout_s: float, interval_s: float = 0.05, what: str = "condition"
-) -> Any:
-    """Poll ``predicate`` until it returns something truthy; raise TimeoutError after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout_s:.1f}s waiting for {what}")
-        time.sleep(interval_s)
 
 
 def _supervisor_alive(state: dict[str, Any]) -> bool:
@@ -193,7 +178,6 @@ def lab_down(settings: Settings, name: str) -> dict[str, Any]:
 
 class ControlClient:
     """The lab's control API over HTTP, with the lab's token; every call has a timeout."""
-
     def __init__(
         self, control_url: str, token: str, *, timeout_s: float = 30.0, session: requests.Session | None = None
     ):

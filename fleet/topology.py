@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from aftershock.errors import TopologyError
+from core.errors import TopologyError
 from fleet.presets import HEALTH_PRESETS, MEMBERSHIP_PRESETS
 
 __all__ = [
@@ -47,7 +47,6 @@ class Region(_Model):
 
 class WorkTime(_Model):
     """Work time of one task, drawn by the client so every topology gets the same work."""
-
     distribution: Literal["constant", "uniform", "lognormal", "exponential"] = "lognormal"
     median_ms: float = Field(default=80.0, gt=0, le=60_000)
     sigma: float = Field(default=0.5, ge=0, le=3)
@@ -80,7 +79,6 @@ class Healing(_Model):
 
 class _WithPreset(_Model):
     """A block whose ``preset`` names a row of a preset table; explicit fields override the preset."""
-
     _presets: ClassVar[dict[str, dict[str, float | int]]] = {}
     preset: Literal["lan", "wan", "lab", "test"] | None = None
 
@@ -94,7 +92,6 @@ class _WithPreset(_Model):
 
 class Membership(_WithPreset):
     """SWIM parameters (decentralized): probe period and timeout, indirect probes, suspicion multiplier."""
-
     _presets: ClassVar[dict[str, dict[str, float | int]]] = MEMBERSHIP_PRESETS
     probe_period_s: float = Field(default=0.5, gt=0, le=60)
     probe_timeout_s: float = Field(default=0.25, gt=0, le=60)
@@ -110,7 +107,6 @@ class Membership(_WithPreset):
 
 class Health(_WithPreset):
     """Hub health checks (centralized, hybrid): interval, timeout and consecutive failures to declare dead."""
-
     _presets: ClassVar[dict[str, dict[str, float | int]]] = HEALTH_PRESETS
     interval_s: float = Field(default=0.5, gt=0, le=60)
     timeout_s: float = Field(default=0.25, gt=0, le=60)

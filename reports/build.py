@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aftershock.errors import ReportError
+from core.errors import ReportError
+from reports import html, pdf, text
 from reports.data import load_report_data
 from store import RunStore
 
@@ -15,8 +16,6 @@ FORMATS = ("html", "pdf", "json", "md", "junit")
 
 def render(data: object, fmt: str, *, min_resilience: float | None = None, browser: str | None = None) -> bytes:
     """Render gathered :class:`reports.data.ReportData` in one format."""
-    from reports import html, pdf, text
-
     if fmt == "json":
         return text.to_json(data)  # type: ignore[arg-type]
     if fmt == "md":

@@ -14,8 +14,11 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from aftershock.errors import AftershockError, ReportError
-from dashboards import frames
+from analysis import compare
+from core.errors import AftershockError, ReportError
+from presentation import frames
+from results import analyse_stored_run, summarise_comparison
+from scheduling.regressions import regressions_for
 from store import RunStore
 
 __all__ = ["ReportData", "load_report_data", "experiment_info", "slo_of", "MAX_TIMELINES"]
@@ -28,7 +31,6 @@ MAX_TIMELINES = 8
 @dataclass
 class ReportData:
     """What every format renders; ``summary`` is the JSON summary of docs/results.md."""
-
     kind: str
     id: str
     experiment: str
@@ -101,9 +103,6 @@ def _curves(store: RunStore, run: dict[str, Any]) -> tuple[pd.DataFrame, pd.Data
 
 
 def _run_summary(store: RunStore, run: dict[str, Any]) -> dict[str, Any]:
-    from aftershock.results import analyse_stored_run
-    from analysis import compare
-
     try:
         metrics = analyse_stored_run(store, run["run_id"])
     except (AftershockError, ValueError) as exc:
@@ -117,8 +116,6 @@ def _run_summary(store: RunStore, run: dict[str, Any]) -> dict[str, Any]:
 
 def load_report_data(store: RunStore, report_id: str, *, home: Path | None = None) -> ReportData:
     """Gather a run (``r-...``) or a comparison (``c-...``); :class:`ReportError` for an unknown id."""
-    from aftershock.results import summarise_comparison
-
     try:
         if report_id.startswith("c-"):
             comparison = store.get_comparison(report_id)
@@ -158,8 +155,6 @@ def load_report_data(store: RunStore, report_id: str, *, home: Path | None = Non
             journals[run["run_id"]] = journal
     regressions: list[dict[str, Any]] = []
     if home is not None and kind == "comparison":
-        from scheduling.regressions import regressions_for
-
         flags = regressions_for(home)
         regressions = flags[flags["comparison_id"] == report_id].to_dict("records")
     cols = ["topology", "run_id"]

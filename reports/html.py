@@ -17,7 +17,7 @@ import jinja2
 import plotly.graph_objects as go
 from markupsafe import Markup
 
-from dashboards import figures, frames
+from presentation import figures, frames
 from reports.data import ReportData
 from reports.text import bounds_rows, junit_cases
 

@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from aftershock.errors import ReportError
+from core.errors import ReportError
 
 __all__ = ["find_browser", "html_to_pdf", "browser_args", "BROWSER_NAMES", "PDF_TIMEOUT_S"]
 

@@ -13,7 +13,7 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from dashboards import frames
+from presentation import frames
 from reports.data import ReportData
 
 __all__ = ["to_json", "to_markdown", "to_junit", "md_escape", "junit_cases", "bounds_rows"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aftershock.errors import ScheduleError
+from core.errors import ScheduleError
 from scheduling.model import Schedule, experiment_name
 
 __all__ = ["ScheduleBook", "Attempt", "ATTEMPT_OUTCOMES", "DB_NAME"]
@@ -51,7 +51,6 @@ _ATTEMPT_COLS = ("id, schedule, experiment, fire_time, trigger, started_at, ende
 @dataclass
 class Attempt:
     """One fire of a schedule and what became of it."""
-
     id: int
     schedule: str
     experiment: str
@@ -87,7 +86,6 @@ def _attempt(row: tuple) -> Attempt:
 
 class ScheduleBook:
     """Schedules and attempts; one short transaction per call, safe across processes (WAL, busy timeout)."""
-
     def __init__(self, path: Path, *, clock: Any = time.time):
         self.path = Path(path)
         self.clock = clock

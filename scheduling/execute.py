@@ -17,7 +17,6 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +24,8 @@ from typing import Any
 
 import psutil
 
-from aftershock.settings import Settings
+from core.runproc import RunCommand, default_command, spawn_run
+from core.settings import Settings
 from scheduling.book import Attempt, ScheduleBook
 from scheduling.lock import ScheduleLock
 from scheduling.model import Schedule, fires_back
@@ -43,7 +43,6 @@ TERM_GRACE_S = 60.0
 @dataclass
 class RunResult:
     """What a run produced: the JSON summary (docs/results.md) when it got that far."""
-
     ok: bool
     summary: dict[str, Any] | None = None
     reason: str | None = None
@@ -59,21 +58,16 @@ RunFn = Callable[[Schedule, Settings, Sequence[int]], RunResult]
 @dataclass
 class SubprocessRun:
     """``<command> run EXPERIMENT -t T ... --json`` in a child process; ``command`` defaults to this Python."""
-
-    command: list[str] = field(default_factory=lambda: [sys.executable, "-m", "aftershock.cli"])
+    command: list[str] = field(default_factory=default_command)
     children: dict[int, subprocess.Popen] = field(default_factory=dict)
 
     def argv(self, schedule: Schedule) -> list[str]:
-        argv = [*self.command, "run", schedule.experiment]
-        for topo in schedule.topologies:
-            argv += ["--topology", topo]
-        return argv + ["--repeat", str(schedule.repeat), "--warmup", f"{schedule.warmup_s:g}",
-                       "--observe", f"{schedule.observe_s:g}", "--json"]
+        return _run_command(schedule).argv(self.command)
 
     def __call__(self, schedule: Schedule, settings: Settings, keep_fds: Sequence[int] = ()) -> RunResult:
-        env = {**os.environ, "AFTERSHOCK_HOME": str(settings.home), "AFTERSHOCK_SCHEDULE": schedule.name}
-        proc = subprocess.Popen(self.argv(schedule), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=env, pass_fds=tuple(keep_fds), stdin=subprocess.DEVNULL)
+        proc = spawn_run(_run_command(schedule), settings.home, command=self.command,
+                         env={"AFTERSHOCK_SCHEDULE": schedule.name}, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, pass_fds=tuple(keep_fds))
         self.children[proc.pid] = proc
         try:
             out, err = proc.communicate(timeout=schedule.timeout_s)
@@ -100,6 +94,11 @@ class SubprocessRun:
         for proc in list(self.children.values()):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
+
+
+def _run_command(schedule: Schedule) -> RunCommand:
+    return RunCommand(schedule.experiment, tuple(schedule.topologies), schedule.repeat, schedule.warmup_s,
+                      schedule.observe_s)
 
 
 def _parse(out: str | None) -> dict[str, Any] | None:

@@ -16,7 +16,9 @@ from typing import Any
 
 from croniter import CroniterBadCronError, CroniterBadDateError, CroniterNotAlphaError, croniter
 
-from aftershock.errors import AftershockError, ScheduleError
+from chaos.library import load_experiment
+from core.errors import AftershockError, ScheduleError
+from fleet.topology import load_topology
 
 __all__ = ["Schedule", "validate_schedule", "validate_cron", "local_tz", "next_fire_times", "prev_fire_time",
            "fires_between", "fires_back", "experiment_name", "NAME_PATTERN", "DEFAULT_GRACE_S", "DEFAULT_TIMEOUT_S"]
@@ -30,7 +32,6 @@ _CRON_ERRORS = (CroniterBadCronError, CroniterBadDateError, CroniterNotAlphaErro
 @dataclass
 class Schedule:
     """One persisted schedule; times are Unix seconds."""
-
     name: str
     cron: str
     experiment: str
@@ -156,9 +157,6 @@ def _absolute(ref: str) -> str:
 
 def _check_references(schedule: Schedule) -> None:
     """The experiment and topologies must load now, not fail at 3 a.m."""
-    from aftershock.experiments import load_experiment
-    from fleet.topology import load_topology
-
     try:
         load_experiment(schedule.experiment)
     except AftershockError as exc:

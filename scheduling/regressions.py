@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from analysis.compare import EXCLUDED_STATUSES, bootstrap_median_ci, intervals_overlap
+from scheduling.book import DB_NAME, ScheduleBook
 
 __all__ = ["metrics_of_summary", "budget_burn", "gate_reason", "detect_regressions", "regressions_for",
            "BUDGET_WINDOW_S", "BASELINE_ATTEMPTS", "MIN_BASELINE_RUNS", "FLAG_COLUMNS", "MIN_RESILIENCE_DROP",
@@ -143,7 +144,6 @@ def regressions_for(home: Path | str, experiment: str | None = None) -> pd.DataF
     For the History page and the reports: columns :data:`FLAG_COLUMNS`; an empty frame when nothing was
     scheduled yet (no schedules.sqlite is created by reading).
     """
-    from scheduling.book import DB_NAME, ScheduleBook
 
     rows: list[dict[str, Any]] = []
     if (Path(home) / DB_NAME).exists():

@@ -23,7 +23,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from croniter import croniter
 
-from aftershock.settings import Settings
+from core.settings import Settings
 from scheduling.book import ScheduleBook
 from scheduling.execute import RunFn, due_fires, reap_stale, run_attempt
 from scheduling.model import Schedule, local_tz, prev_fire_time
@@ -38,7 +38,6 @@ _SYNC_JOB = "__aftershock_sync__"
 
 class CronExprTrigger(BaseTrigger):
     """An APScheduler trigger whose fire times are croniter's (standard cron semantics, optional seconds)."""
-
     def __init__(self, expr: str, tz: tzinfo):
         self.expr, self.tz = expr, tz
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from aftershock.settings import Settings
+from core.settings import Settings
 from fleet.lab import lab_down, lab_up, list_labs
 from fleet.topology import Topology, load_topology
 

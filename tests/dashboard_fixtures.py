@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aftershock.settings import Settings
 from collectors.base import targets_from_status
 from collectors.embedded import EmbeddedCollector
+from core.settings import Settings
 from fleet.lab import ControlClient, lab_down, lab_up, list_labs
 from fleet.topology import load_topology
 from store import RunStore

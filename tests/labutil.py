@@ -10,7 +10,7 @@ from typing import Any
 
 import psutil
 
-from fleet.lab import wait_until
+from core.wait import wait_until
 
 
 def requests_between(path: str | Path, start: float, end: float, region: str | None = None) -> list[dict[str, str]]:
@@ -27,7 +27,6 @@ def availability(rows: list[dict[str, str]]) -> float:
 
 def wait_for_requests_until(path: str | Path, end: float, timeout_s: float = 30.0) -> None:
     """Wait until the request log holds requests that started after ``end`` (it is flushed periodically)."""
-
     def done() -> bool:
         if time.time() < end:
             return False

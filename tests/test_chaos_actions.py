@@ -16,11 +16,12 @@ import psutil
 import pytest
 import requests
 
-from aftershock.errors import ExperimentError
-from aftershock.settings import Settings
 from chaos import actions, probes
 from chaos import targets as tg
-from fleet.lab import ControlClient, lab_down, lab_up, list_labs, wait_until
+from core.errors import ExperimentError
+from core.settings import Settings
+from core.wait import wait_until
+from fleet.lab import ControlClient, lab_down, lab_up, list_labs
 from tests.conftest import topology_for_tests
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(120)]

@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 import yaml
 
-from aftershock.settings import Settings
 from chaos import probes
-from fleet.lab import ControlClient, lab_down, lab_up, list_labs, wait_until
+from core.settings import Settings
+from core.wait import wait_until
+from fleet.lab import ControlClient, lab_down, lab_up, list_labs
 from store import RunStore
 from tests.conftest import topology_for_tests
 

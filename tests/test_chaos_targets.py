@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from aftershock.errors import ExperimentError, UserError
-from aftershock.settings import Settings
 from chaos import discover
 from chaos import targets as tg
 from chaos.control import run_status
 from chaos.labref import read_events_since, read_requests_since, resolve_lab, resolve_settings, tail_lines
+from core.errors import ExperimentError, UserError
+from core.settings import Settings
 
 pytestmark = pytest.mark.timeout(30)
 

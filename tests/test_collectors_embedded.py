@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from aftershock.errors import CollectorError, UserError
 from collectors.base import Collector, MemorySink, SampleSink, Target, targets_from_status
 from collectors.embedded import EmbeddedCollector, merge_labels, parse_exposition
+from core.errors import CollectorError, UserError
 from tests.test_collectors_support import MetricsTarget, metrics_targets, silent_server, wait_for
 
 pytestmark = pytest.mark.timeout(30)

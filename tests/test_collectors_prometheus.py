@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from aftershock.errors import CollectorError, UserError
 from collectors.base import MemorySink, Target
 from collectors.embedded import EmbeddedCollector
 from collectors.prometheus import PrometheusCollector, PrometheusSource, escape_label_value, materialise, selector
 from collectors.promserver import PrometheusServer
+from core.errors import CollectorError, UserError
 from tests.test_collectors_support import (
     HOSTILE,
     FakePrometheus,
@@ -157,7 +157,6 @@ def test_write_targets_is_atomic_json(tmp_path: Path) -> None:
 
 class Lab:
     """A real Prometheus and the embedded collector scraping the same three targets."""
-
     def __init__(self, server: PrometheusServer, embedded: MemorySink, window: tuple[float, float],
                  targets: list[Target]) -> None:
         self.server, self.embedded, self.window, self.targets = server, embedded, window, targets

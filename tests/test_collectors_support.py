@@ -19,7 +19,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from collectors.base import Target
-from fleet.lab import wait_until
+from core.wait import wait_until
 
 HOSTILE = 'a"b\\c\nd{e}=\',f}'
 
@@ -60,7 +60,6 @@ def node_registry(index: int) -> CollectorRegistry:
 @dataclass
 class MetricsTarget:
     """A prometheus_client HTTP server on 127.0.0.1:0."""
-
     target: Target
     server: object
     closed: bool = False
@@ -143,7 +142,6 @@ def matrix_body(request_query: dict[str, list[str]]) -> str:
 @dataclass
 class FakePrometheus:
     """Answers each request with the next scripted response (or ``default``) and records the requests."""
-
     url: str = ""
     script: list[Callable[[dict[str, list[str]]], Response]] = field(default_factory=list)
     default: Callable[[dict[str, list[str]]], Response] | None = None

@@ -21,9 +21,9 @@ import psutil
 import pytest
 import requests
 
-from aftershock.settings import Settings
 from collectors.promserver import free_port
-from fleet.lab import wait_until
+from core.settings import Settings
+from core.wait import wait_until
 from tests.dashboard_fixtures import FilledStore, filled_store_once
 
 ROOT = Path(__file__).resolve().parent.parent

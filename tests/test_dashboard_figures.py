@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 
 from aftershock.cli_dashboard import dashboard_env, read_token, streamlit_argv
-from aftershock.errors import UserError
-from aftershock.settings import Settings
-from dashboards import figures, frames
+from core.errors import UserError
+from core.settings import Settings
 from dashboards.auth import chaos_access, token_matches
 from dashboards.config import DashboardConfig, config_from_environ
-from dashboards.downsample import downsample_xy
 from dashboards.launcher import launch
+from presentation import figures, frames
+from presentation.downsample import downsample_xy
 
 HOSTILE = '<img src=x onerror=alert(1)>'
 
@@ -199,5 +199,5 @@ def test_launch_only_accepts_library_experiments(tmp_path: Path) -> None:
     assert not calls
     record = launch(settings, "node-loss", ["centralized"], 2, warmup_s=2, observe_s=3, python="py", popen=fake_popen)
     assert calls == [["py", "-m", "aftershock.cli", "run", "node-loss", "--topology", "centralized", "--repeat", "2",
-                      "--json", "--warmup", "2", "--observe", "3"]]
+                      "--warmup", "2", "--observe", "3", "--json"]]
     assert json.loads(Path(record.stdout).with_suffix(".meta.json").read_text())["pid"] == 4242

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from dashboards.trends import FLAG_COLUMNS, regression_flags
+from presentation.trends import FLAG_COLUMNS, regression_flags
 from scheduling import regressions_for
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from aftershock.cli import main
-from aftershock.errors import ExperimentError
-from aftershock.experiments import guardrails_of, library_names, load_experiment
+from chaos.library import guardrails_of, library_names, load_experiment
+from core.errors import ExperimentError
 
 BAD = sorted((Path(__file__).parent / "data" / "bad_experiments").iterdir())
 

@@ -12,8 +12,9 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from aftershock.settings import Settings
-from fleet.lab import ControlClient, lab_down, lab_status, lab_up, wait_until
+from core.settings import Settings
+from core.wait import wait_until
+from fleet.lab import ControlClient, lab_down, lab_status, lab_up
 from fleet.topology import load_topology
 from tests.conftest import topology_for_tests
 from tests.labutil import (

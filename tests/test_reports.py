@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from aftershock.cli import main
-from aftershock.settings import Settings
+from core.settings import Settings
 from reports import build_report
 from reports.html import NAMESPACE_URL
 from scheduling import ScheduleBook

@@ -82,7 +82,7 @@ def test_json_keeps_strings_exact_and_valid() -> None:
 
 @pytest.mark.parametrize("fmt", ["docx", ""])
 def test_unknown_format_is_a_report_error(fmt: str) -> None:
-    from aftershock.errors import ReportError
+    from core.errors import ReportError
 
     with pytest.raises(ReportError):
         render(hostile_data(), fmt)

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from aftershock.runner import RunPlan, dry_run, run_comparison
-from aftershock.settings import Settings
-from fleet.lab import wait_until
+from core.settings import Settings
+from core.wait import wait_until
 from store import RunStore
 from tests.labutil import alive
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from aftershock.cli import main
-from aftershock.settings import Settings
+from core.settings import Settings
 from scheduling import RunResult, Schedule, ScheduleBook, detect_regressions, regressions_for, run_attempt, run_due
 from scheduling.book import DB_NAME
 from scheduling.execute import due_fires, reap_stale
@@ -29,7 +29,6 @@ def fake_summary(cid: str, topo: str = "decentralized", resilience: float = 99.0
 
 class FakeRun:
     """Returns queued summaries (or raises), counting calls."""
-
     def __init__(self, *results: Any):
         self.results = list(results)
         self.calls = 0

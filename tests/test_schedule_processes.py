@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from aftershock.cli import main
-from aftershock.settings import Settings
-from fleet.lab import wait_until
+from core.settings import Settings
+from core.wait import wait_until
 from scheduling import ScheduleBook
 
 FAKE_RUN = textwrap.dedent('''

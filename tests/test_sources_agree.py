@@ -16,7 +16,8 @@ from collectors.base import targets_from_status
 from collectors.embedded import EmbeddedCollector
 from collectors.prometheus import PrometheusCollector
 from collectors.promserver import PrometheusServer
-from fleet.lab import ControlClient, lab_status, wait_until
+from core.wait import wait_until
+from fleet.lab import ControlClient, lab_status
 from store import RunStore
 from tests.labutil import recovered_for
 from tests.test_collectors_support import require_prometheus

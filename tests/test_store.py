@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aftershock.errors import StoreError, UserError
+from core.errors import StoreError, UserError
 from store import (
     DB_NAME,
     SCHEMA_VERSION,

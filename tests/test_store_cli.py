@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from aftershock.cli_store import describe, register
-from aftershock.errors import UserError
-from aftershock.settings import Settings
+from core.errors import UserError
+from core.settings import Settings
 from store import RunStore
 
 T0 = 1_764_212_345.0

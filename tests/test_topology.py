@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from aftershock.cli import main
-from aftershock.errors import TopologyError
+from core.errors import TopologyError
 from fleet.topology import builtin_names, load_topology
 
 BAD = sorted((Path(__file__).parent / "data" / "bad_topologies").glob("*.yaml"))

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboards import data, figures
+from dashboards import data
 from dashboards.config import DashboardConfig
-from dashboards.trends import regression_flags
 from dashboards.ui import plot
+from presentation import figures
+from presentation.trends import regression_flags
 
 __all__ = ["render", "EMPTY_MESSAGE"]
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from aftershock.errors import AftershockError
-from dashboards import data, figures, frames, launcher
+from core.errors import AftershockError
+from dashboards import data, launcher
 from dashboards.config import DashboardConfig
 from dashboards.ui import chaos_gate, plot
+from presentation import figures, frames
 
 __all__ = ["render", "EMPTY_MESSAGE"]
 

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from aftershock.errors import AftershockError
+from core.errors import AftershockError
 from dashboards import launcher
 from dashboards.config import DashboardConfig
 from dashboards.ui import chaos_gate
 
-__all__ = ["render", "NO_RUNNER", "NO_EXPERIMENTS"]
+__all__ = ["render", "NO_EXPERIMENTS"]
 
-NO_RUNNER = ("The runner (`aftershock run`) is not available in this installation, so experiments cannot be "
-             "launched from here yet.")
 NO_EXPERIMENTS = "The experiment library (chaos/experiments/) is empty: add an experiment there to launch it."
 
 
@@ -34,9 +32,6 @@ def _launches(config: DashboardConfig) -> None:
 def render(config: DashboardConfig) -> None:
     st.title("Launch an experiment")
     if not chaos_gate(config, "The Launch page"):
-        return
-    if not launcher.runner_available():
-        st.warning(NO_RUNNER)
         return
     experiments = launcher.library_experiments()
     if not experiments:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards import data, figures, frames
+from dashboards import data
 from dashboards.config import DashboardConfig
 from dashboards.ui import plot
+from presentation import figures, frames
 
 __all__ = ["render", "EMPTY_MESSAGE"]
 

@@ -8,9 +8,10 @@ import json
 import pandas as pd
 import streamlit as st
 
-from dashboards import data, figures, frames
+from dashboards import data
 from dashboards.config import DashboardConfig
 from dashboards.ui import export_section, plot, query_param
+from presentation import figures, frames
 
 __all__ = ["render", "EMPTY_MESSAGE"]
 

@@ -12,7 +12,7 @@ import html
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboards.downsample import DEFAULT_MAX_POINTS, downsample_xy
+from presentation.downsample import DEFAULT_MAX_POINTS, downsample_xy
 
 __all__ = [
     "PALETTE",

@@ -21,14 +21,14 @@ from typing import Any
 
 import yaml
 
-from aftershock.errors import ExperimentError
+from core.errors import ExperimentError
 
 __all__ = ["LIBRARY_DIR", "library_names", "resolve_experiment", "load_experiment", "validate_experiment",
            "activities", "Guardrails", "guardrails_of", "LoadedExperiment", "CONTROL_MODULE"]
 
-log = logging.getLogger("aftershock.experiments")
+log = logging.getLogger("chaos.library")
 
-LIBRARY_DIR = Path(__file__).resolve().parent.parent / "chaos" / "experiments"
+LIBRARY_DIR = Path(__file__).resolve().parent / "experiments"
 CONTROL_MODULE = "chaos.control"
 EXTENSION_MODULES = ("chaos.actions", "chaos.probes")
 # Actions that break things must say what: blast radius is explicit, never "everything" by default.

@@ -17,14 +17,16 @@ from analysis import (
     RunMetrics,
     analyse_run,
     compare,
+    fragility_curves,
     hub_detection_bound,
+    json_safe,
     swim_detection_bound,
 )
 from store import RunStore
 
 __all__ = ["detection_bound", "run_input", "analyse_stored_run", "summarise_comparison", "Source"]
 
-log = logging.getLogger("aftershock.results")
+log = logging.getLogger("results")
 
 Source = Literal["auto", "request_log", "series"]
 DEFAULT_WINDOW_S = 120.0
@@ -123,7 +125,6 @@ def fragility_of(runs: list[RunMetrics]) -> dict[str, Any]:
     """Harm (1 - R/100) against intensity per topology, classified (docs/analysis.md)."""
     import pandas as pd
 
-    from analysis import fragility_curves, json_safe
 
     rows = [{"topology": r.topology, "intensity": r.intensity, "resilience": r.metrics.get("resilience")}
             for r in runs if r.intensity is not None and r.metrics.get("resilience") is not None
