@@ -32,7 +32,6 @@ import psutil
 from chaoslib.exit import exit_gracefully
 from chaoslib.experiment import run_experiment
 
-from chaos.labref import read_requests_since
 from chaos.library import CONTROL_MODULE, Guardrails, LoadedExperiment, activities, guardrails_of, load_experiment
 from chaos.targets import describe_targets
 from collectors.base import targets_from_status
@@ -40,6 +39,7 @@ from collectors.embedded import EmbeddedCollector
 from collectors.prometheus import PrometheusCollector, PrometheusSource
 from collectors.promserver import PrometheusServer
 from core.errors import ExperimentError, UserError
+from core.logs import read_requests_since
 from core.settings import Settings
 from fleet.lab import lab_down, lab_status, lab_up
 from fleet.plan import planned_status

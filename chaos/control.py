@@ -33,9 +33,10 @@ from typing import Any
 
 import psutil
 
-from chaos.labref import LabRef, config_value, read_events_since, read_requests_since, resolve_lab, resolve_settings
+from chaos.labref import LabRef, config_value, resolve_lab, resolve_settings
 from collectors.base import targets_from_status
 from collectors.embedded import EmbeddedCollector
+from core.logs import read_events_since, read_requests_since
 from core.wait import wait_until
 from fleet.lab import ControlClient
 from store import RunStore

@@ -14,8 +14,9 @@ from typing import Any
 from chaoslib.types import Configuration, Secrets
 
 from chaos import targets as tg
-from chaos.labref import read_requests_since, resolve_lab
+from chaos.labref import resolve_lab
 from core.errors import ExperimentError
+from core.logs import read_requests_since
 
 __all__ = ["availability", "p99_latency", "sessions_lost", "agents_alive", "nodes_alive", "request_counts"]
 

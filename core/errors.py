@@ -19,6 +19,9 @@ __all__ = [
     "ReportError",
     "ScheduleError",
     "AnalysisError",
+    "UnsupportedFault",
+    "BadLogFile",
+    "EngineError",
 ]
 
 
@@ -66,3 +69,15 @@ class ScheduleError(UserError):
 
 class AnalysisError(UserError):
     """The data of a run cannot be analysed (no requests, no injection time, bad parameters)."""
+
+
+class EngineError(UserError):
+    """An engine (a Ray cluster, a Kubernetes context) is unreachable, misconfigured or too old."""
+
+
+class UnsupportedFault(UserError):
+    """The engine cannot perform this fault; the message names the engine, the fault and why."""
+
+
+class BadLogFile(StoreError, UserError):
+    """A request, event or execution log is missing, truncated or not in the contract's format."""

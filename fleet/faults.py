@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from fleet.events import EventLog
+from core.logs import EventLog
 from fleet.netlink import LinkTable
 from fleet.records import ControlError, NodeRecord
 from fleet.topology import Topology

@@ -11,9 +11,8 @@ nearest first, a failed endpoint cooled down for a moment, at most ``max_attempt
 from __future__ import annotations
 
 import asyncio
-import csv
 import hashlib
-import io
+import itertools
 import logging
 import math
 import random
@@ -24,26 +23,15 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from core.logs import CsvLogWriter, request_log_writer
 from fleet.net import NetError, NetTimeout, metrics_handler, start_site
 from fleet.proc import announce_ready
 from fleet.runtime import LATENCY_BUCKETS, ChildConfig
 
-__all__ = ["LoadGenerator", "REQUEST_LOG_COLUMNS", "draw_work_ms", "main"]
+__all__ = ["LoadGenerator", "draw_work_ms", "main"]
 
 log = logging.getLogger("aftershock.fleet.loadgen")
 
-REQUEST_LOG_COLUMNS = [
-    "ts",
-    "end",
-    "client_region",
-    "session",
-    "outcome",
-    "latency_s",
-    "agent",
-    "served_region",
-    "session_ok",
-    "attempts",
-]
 COOLDOWN_S = 1.0
 FLUSH_S = 0.25
 
@@ -95,6 +83,8 @@ class LoadGenerator:
         self.workload = self.cfg["workload"]
         self.net = self.cfg.network()
         self.seed = self.cfg["seed"]
+        self.task_seq = itertools.count(1)
+        self.log: CsvLogWriter | None = None
         self.registry = CollectorRegistry()
         topo = self.cfg["topology"]
         self.requests = Counter(
@@ -202,7 +192,9 @@ class LoadGenerator:
         timeout_s = float(self.workload["timeout_s"])
         started_wall, started = time.time(), time.monotonic()
         outcome, reply, attempts = "error", None, 0
+        task = f"{session.id}.{next(self.task_seq)}"
         body = {
+            "task": task,
             "session": session.id,
             "turn": session.turn,
             "work_ms": work_ms,
@@ -257,6 +249,7 @@ class LoadGenerator:
                 served,
                 session_ok,
                 attempts,
+                task,
             ]
         )
 
@@ -283,15 +276,11 @@ class LoadGenerator:
         if not self.rows:
             return
         rows, self.rows = self.rows, []
-        buf = io.StringIO()
-        csv.writer(buf).writerows(rows)
-        with open(self.cfg["request_log"], "a", encoding="utf-8") as fh:
-            fh.write(buf.getvalue())
+        if self.log is not None:
+            self.log.write_rows(rows)
 
     async def run(self) -> None:
-        with open(self.cfg["request_log"], "a", encoding="utf-8") as fh:
-            if fh.tell() == 0:
-                fh.write(",".join(REQUEST_LOG_COLUMNS) + "\n")
+        self.log = request_log_writer(self.cfg["request_log"])
         await self.net.start()
         app = web.Application()
         app.router.add_get("/metrics", metrics_handler(self.registry))
@@ -314,6 +303,7 @@ class LoadGenerator:
             for task in tasks:
                 task.cancel()
             await self.flush_rows()
+            self.log.close()
             await runner.cleanup()
             await self.net.close()
 

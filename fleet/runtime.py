@@ -12,7 +12,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from fleet.events import EventLog
+from core.logs import EventLog
 from fleet.net import Network
 from fleet.proc import set_pdeathsig, watch_parent
 

@@ -22,8 +22,8 @@ from typing import Any
 
 import aiohttp
 
+from core.logs import EventLog
 from fleet.control_api import control_app
-from fleet.events import EventLog
 from fleet.faults import DutyCycle, Faults
 from fleet.net import start_site
 from fleet.netlink import EgressProxy, LinkTable

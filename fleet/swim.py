@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fleet.events import EventLog
+from core.logs import EventLog
 from fleet.net import NetError, Network
 
 __all__ = ["Member", "Swim", "suspicion_timeout_s"]

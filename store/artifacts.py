@@ -15,6 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from core.logs import read_request_log
+
 from . import records, requestlog
 from .errors import BadLogFile, NoRequestLog
 
@@ -137,7 +139,7 @@ class ArtifactsMixin:
         path = Path(path)
         if not path.is_file():
             raise BadLogFile(f"request log {path} does not exist; pass the lab's requests.csv")
-        agg = requestlog.aggregate_requests(requestlog.read_request_log(path))
+        agg = requestlog.aggregate_requests(read_request_log(path))
         dest = Path(runs_dir) / run_id / "requests.csv.gz"
         requestlog.gzip_copy(path, dest)
         with self._tx() as conn:
@@ -158,7 +160,7 @@ class ArtifactsMixin:
             raise NoRequestLog(
                 f"run {run_id} in the store at {self.path} has no request log; attach one with attach_request_log"
             )
-        return requestlog.read_request_log(path)
+        return read_request_log(path)
 
     def load_request_aggregates(self, run_id: str) -> pd.DataFrame:
         """Per second x client_region x outcome: count, p50, p90, p99 (seconds of latency)."""

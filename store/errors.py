@@ -6,7 +6,7 @@ them as one line and exits with 2; their messages name the path or id and say wh
 
 from __future__ import annotations
 
-from core.errors import StoreError, UserError
+from core.errors import BadLogFile, StoreError, UserError
 
 __all__ = [
     "StoreError",
@@ -54,9 +54,6 @@ class InvalidRecord(StoreError, ValueError):
 
 class StoreNeedsMigration(StoreError, UserError):
     """A read-only open found an older schema; only a writable open migrates."""
-
-class BadLogFile(StoreError, UserError):
-    """A request or event log file is missing, unreadable, or lacks the contract's columns."""
 
 class NoRequestLog(StoreError, UserError):
     """The run has no request log attached (or its kept copy was removed)."""

@@ -17,33 +17,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import BadLogFile
+from core.errors import BadLogFile
 
 __all__ = [
-    "REQUEST_COLUMNS",
-    "REQUEST_DTYPES",
     "gzip_copy",
-    "read_request_log",
     "aggregate_requests",
     "store_aggregates",
 ]
-
-#: The contract's columns (docs/contracts.md) and the types they load as.
-REQUEST_DTYPES: dict[str, str] = {
-    "ts": "float64",
-    "end": "float64",
-    "client_region": "string",
-    "session": "string",
-    "outcome": "string",
-    "latency_s": "float64",
-    "agent": "string",
-    "served_region": "string",
-    "session_ok": "Int8",
-    "attempts": "Int64",
-}
-REQUEST_COLUMNS = tuple(REQUEST_DTYPES)
-_TEXT = [c for c, t in REQUEST_DTYPES.items() if t == "string"]
-
 
 def gzip_copy(source: Path, dest: Path) -> None:
     """Gzip ``source`` to ``dest`` atomically (temporary file, fsync, rename): a crash leaves no half copy."""
@@ -57,25 +37,6 @@ def gzip_copy(source: Path, dest: Path) -> None:
         raw.flush()
         os.fsync(raw.fileno())
     os.replace(tmp, dest)
-
-
-def read_request_log(path: Path) -> pd.DataFrame:
-    """Read a request log (plain or ``.gz``) with the contract's types; empty text fields load as ``""``."""
-    try:
-        head = pd.read_csv(path, nrows=0)
-    except (OSError, ValueError, pd.errors.EmptyDataError) as exc:
-        raise BadLogFile(f"request log {path} is unreadable ({exc}); expected a CSV with a header") from exc
-    missing = [c for c in REQUEST_COLUMNS if c not in head.columns]
-    if missing:
-        raise BadLogFile(
-            f"request log {path} lacks the columns {', '.join(missing)}; see docs/contracts.md (Request log)"
-        )
-    try:
-        frame = pd.read_csv(path, usecols=list(REQUEST_COLUMNS), dtype=REQUEST_DTYPES)
-    except (ValueError, TypeError) as exc:
-        raise BadLogFile(f"request log {path} has a malformed row ({exc}); fix or truncate that row") from exc
-    frame[_TEXT] = frame[_TEXT].fillna("")
-    return frame[list(REQUEST_COLUMNS)]
 
 
 def aggregate_requests(frame: pd.DataFrame) -> pd.DataFrame:

@@ -11,8 +11,9 @@ import pytest
 from chaos import discover
 from chaos import targets as tg
 from chaos.control import run_status
-from chaos.labref import read_events_since, read_requests_since, resolve_lab, resolve_settings, tail_lines
+from chaos.labref import resolve_lab, resolve_settings
 from core.errors import ExperimentError, UserError
+from core.logs import read_events_since, read_requests_since, tail_lines
 from core.settings import Settings
 
 pytestmark = pytest.mark.timeout(30)
