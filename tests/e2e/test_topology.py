@@ -12,7 +12,7 @@ from aftershock.cli import main
 from core.errors import TopologyError
 from fleet.topology import builtin_names, load_topology
 
-BAD = sorted((Path(__file__).parent / "data" / "bad_topologies").glob("*.yaml"))
+BAD = sorted((Path(__file__).parent.parent / "data" / "bad_topologies").glob("*.yaml"))
 
 # The field (or problem) each malformed file's message must name.
 EXPECTED = {

@@ -15,7 +15,7 @@ from collectors.embedded import EmbeddedCollector
 from collectors.prometheus import PrometheusCollector, PrometheusSource, escape_label_value, materialise, selector
 from collectors.promserver import PrometheusServer
 from core.errors import CollectorError, UserError
-from tests.test_collectors_support import (
+from tests.support.collectors import (
     HOSTILE,
     FakePrometheus,
     closed_port,

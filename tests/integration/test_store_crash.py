@@ -15,7 +15,7 @@ import pytest
 
 from store import RunStore
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 T0 = 1_764_212_345.0
 DEADLINE_S = 30.0
 

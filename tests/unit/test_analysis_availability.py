@@ -9,7 +9,7 @@ import pytest
 from analysis.availability import availability_from_requests, availability_from_series
 from analysis.errors import AnalysisError
 from analysis.series import CLIENT_REQUESTS, counter_increase, histogram_quantile, quantile_from_series
-from tests.test_analysis_synth import T0, requests_from_availability, requests_from_bins, series_from_requests
+from tests.support.synth import T0, requests_from_availability, requests_from_bins, series_from_requests
 
 STEP = [1.0] * 5 + [0.0] * 20 + [1.0] * 40
 

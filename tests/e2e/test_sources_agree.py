@@ -19,8 +19,8 @@ from collectors.promserver import PrometheusServer
 from core.wait import wait_until
 from fleet.lab import ControlClient, lab_status
 from store import RunStore
-from tests.labutil import recovered_for
-from tests.test_collectors_support import require_prometheus
+from tests.support.collectors import require_prometheus
+from tests.support.labutil import recovered_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.prometheus]
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.dashboard_fixtures import HOSTILE_TITLE, FilledStore, filled_store_once
+from tests.support.dashboard_fixtures import HOSTILE_TITLE, FilledStore, filled_store_once
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGES = ("compare", "run", "live", "lab", "launch", "history")
 TIMEOUT = 60
 

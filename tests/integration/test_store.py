@@ -31,7 +31,7 @@ from store import (
 )
 from store.schema import migrate, user_version
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 T0 = 1_764_212_345.0
 
 

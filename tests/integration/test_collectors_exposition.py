@@ -27,7 +27,7 @@ from collectors import exposition
 from collectors.base import MemorySink, Target
 from collectors.embedded import EmbeddedCollector, parse_exposition
 from collectors.exposition import RawSample, fast_samples, parse_samples, reference_samples
-from tests.test_collectors_support import HOSTILE, node_registry
+from tests.support.collectors import HOSTILE, node_registry
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -17,7 +17,7 @@ from core.wait import wait_until
 from fleet.lab import ControlClient, lab_down, lab_status, lab_up
 from fleet.topology import load_topology
 from tests.conftest import topology_for_tests
-from tests.labutil import (
+from tests.support.labutil import (
     alive,
     availability,
     events,

@@ -11,7 +11,7 @@ import pytest
 from collectors.base import Collector, MemorySink, SampleSink, Target, targets_from_status
 from collectors.embedded import EmbeddedCollector, merge_labels, parse_exposition
 from core.errors import CollectorError, UserError
-from tests.test_collectors_support import MetricsTarget, metrics_targets, silent_server, wait_for
+from tests.support.collectors import MetricsTarget, metrics_targets, silent_server, wait_for
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -12,7 +12,7 @@ from aftershock.cli import main
 from chaos.library import guardrails_of, library_names, load_experiment
 from core.errors import ExperimentError
 
-BAD = sorted((Path(__file__).parent / "data" / "bad_experiments").iterdir())
+BAD = sorted((Path(__file__).parent.parent / "data" / "bad_experiments").iterdir())
 
 EXPECTED = {
     "01_yaml_syntax": "YAML syntax error at line 4",

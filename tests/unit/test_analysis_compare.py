@@ -8,7 +8,7 @@ import pytest
 
 from analysis.compare import bootstrap_median_ci, compare, intervals_overlap
 from analysis.run import METRIC_KEYS, RunInput, RunMetrics, analyse_run
-from tests.test_analysis_synth import T0, requests_from_availability
+from tests.support.synth import T0, requests_from_availability
 
 
 def fake(topology: str, repeat: int, *, ttr: float | None, loss: float = 1.0, status: str = "completed"):

@@ -17,7 +17,7 @@ from aftershock.runner import RunPlan, dry_run, run_comparison
 from core.settings import Settings
 from core.wait import wait_until
 from store import RunStore
-from tests.labutil import alive
+from tests.support.labutil import alive
 
 pytestmark = pytest.mark.lab
 
@@ -152,7 +152,7 @@ def test_guardrail_aborts_the_run_and_rollbacks_still_run(settings: Settings, tm
 
 
 def test_prometheus_collector_materialises_the_run_into_the_store(settings: Settings, tmp_path: Path) -> None:
-    from tests.test_collectors_support import require_prometheus
+    from tests.support.collectors import require_prometheus
 
     require_prometheus()
     exp = write_experiment(tmp_path / "kill.yaml", pause_s=3)

@@ -17,7 +17,7 @@ from chaos import targets as tg
 
 pytestmark = pytest.mark.timeout(60)
 
-EXPERIMENTS = Path(__file__).resolve().parent.parent / "chaos" / "experiments"
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "chaos" / "experiments"
 FILES = sorted(EXPERIMENTS.glob("*.yaml"))
 REQUIRED = {"node-loss", "agent-crashloop", "region-loss-home", "region-loss-remote", "partition", "brownout",
             "gray-failure", "churn", "progressive-node-loss"}

@@ -24,9 +24,9 @@ import requests
 from collectors.promserver import free_port
 from core.settings import Settings
 from core.wait import wait_until
-from tests.dashboard_fixtures import FilledStore, filled_store_once
+from tests.support.dashboard_fixtures import FilledStore, filled_store_once
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from analysis.recovery import analyse_availability
 from analysis.run import RunInput, analyse_run
-from tests.test_analysis_synth import T0, avail_frame, requests_from_bins
+from tests.support.synth import T0, avail_frame, requests_from_bins
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 level = st.one_of(st.none(), st.floats(0.0, 1.0))

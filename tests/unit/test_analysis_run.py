@@ -13,7 +13,7 @@ from analysis.detection import time_to_detect, victims_from_events
 from analysis.errors import AnalysisError
 from analysis.params import AnalysisParams
 from analysis.run import METRIC_KEYS, RunInput, analyse_run
-from tests.test_analysis_synth import T0, requests_from_availability, requests_from_bins, series_from_requests
+from tests.support.synth import T0, requests_from_availability, requests_from_bins, series_from_requests
 
 STEP = [1.0] * 5 + [0.0] * 20 + [1.0] * 95
 

@@ -8,7 +8,7 @@ import pytest
 
 from analysis.errors import AnalysisError
 from analysis.recovery import analyse_availability
-from tests.test_analysis_synth import T0, avail_frame
+from tests.support.synth import T0, avail_frame
 
 W = 10.0
 T = 120.0

@@ -21,7 +21,7 @@ from core.settings import Settings
 from fleet.lab import ControlClient, lab_down, lab_up, list_labs
 from fleet.topology import load_topology
 from store import RunStore
-from tests.labutil import wait_for_requests_until
+from tests.support.labutil import wait_for_requests_until
 
 __all__ = ["FilledStore", "build_filled_store", "filled_store_once", "TOPOLOGIES", "EXPERIMENT"]
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from chaos import discover
 from chaos import targets as tg
 from chaos.control import run_status
 from chaos.labref import resolve_lab, resolve_settings
@@ -195,15 +194,3 @@ def test_no_running_lab_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ExperimentError, match="no running lab named 'mesh'"):
         resolve_lab({**config, "aftershock_lab": "mesh"})
     assert resolve_settings(config) == Settings(home=tmp_path)
-
-
-def test_discover_lists_every_action_and_probe() -> None:
-    found = {(a["type"], a["name"]): a for a in discover(discover_system=False)["activities"]}
-    actions = {"kill_node", "kill_agent", "kill_region", "restore_region", "partition_regions", "add_latency",
-               "add_loss", "heal_links", "pause_node", "resume_node", "churn", "heal"}
-    probes = {"availability", "p99_latency", "agents_alive", "sessions_lost", "nodes_alive"}
-    assert actions <= {n for t, n in found if t == "action"}
-    assert probes <= {n for t, n in found if t == "probe"}
-    for activity in found.values():
-        args = [a["name"] for a in activity["arguments"]]
-        assert args[-2:] == ["configuration", "secrets"], activity["name"]
