@@ -15,9 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.engine import Engine
 from core.errors import ExperimentError, LabNotFound
 from core.settings import Settings
-from fleet.lab import ControlClient, lab_status, list_labs
+from engines import open_target
+from fleet.engine import LabEngine
+from fleet.lab import lab_status, list_labs
 
 __all__ = [
     "LabRef",
@@ -41,21 +44,23 @@ def resolve_settings(configuration: Mapping[str, Any] | None = None) -> Settings
 
 @dataclass
 class LabRef:
-    """A running lab: its settings, name and status snapshot, and a control client made on demand."""
+    """A running deployment (a lab, or a target of another engine): its settings, name, status snapshot, and
+    the engine (``core.engine.Engine``) that performs faults on it, made on demand."""
     settings: Settings
     name: str
     status: dict[str, Any]
-    _client: ControlClient | None = field(default=None, repr=False)
+    _engine: Engine | None = field(default=None, repr=False)
 
     @property
-    def client(self) -> ControlClient:
-        if self._client is None:
-            self._client = ControlClient.for_lab(self.status, timeout_s=15.0)
-        return self._client
+    def client(self) -> Engine:
+        """The engine every action goes through (the lab's control API for the embedded lab)."""
+        if self._engine is None:
+            self._engine = LabEngine(self.settings, self.name, status=self.status)
+        return self._engine
 
     def live_status(self) -> dict[str, Any]:
-        """Fresh status from the control API (the state file can lag a crash by a moment)."""
-        self.status = self.client.status()
+        """Fresh status from the engine (the lab's state file can lag a crash by a moment)."""
+        self.status = self.client.status().to_json()
         return self.status
 
     @property
@@ -74,6 +79,10 @@ class LabRef:
 def resolve_lab(configuration: Mapping[str, Any] | None = None) -> LabRef:
     """The lab named by ``aftershock_lab``, or the only running one; ExperimentError says how to fix it."""
     settings = resolve_settings(configuration)
+    target = config_value(configuration, "aftershock_target")
+    if target:
+        engine = open_target(settings, str(target))
+        return LabRef(settings, str(target), engine.status().to_json(), engine)
     name = config_value(configuration, "aftershock_lab")
     if name:
         try:
