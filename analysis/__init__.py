@@ -10,10 +10,10 @@ from analysis.compare import ComparisonSummary, bootstrap_median_ci, compare
 from analysis.detection import time_to_detect
 from analysis.errors import AnalysisError
 from analysis.fragility import classify_fragility, fragility_curves
+from analysis.jsonsafe import SCHEMA_VERSION, json_safe
 from analysis.params import AnalysisParams
 from analysis.recovery import Recovery, analyse_availability
 from analysis.run import RunInput, RunMetrics, analyse_run
-from analysis.summary import SCHEMA_VERSION, json_safe
 
 __all__ = [
     "AnalysisError",

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from analysis.jsonsafe import SCHEMA_VERSION, json_safe
 from analysis.run import RunMetrics
-from analysis.summary import SCHEMA_VERSION, json_safe
 
 __all__ = [
     "SUMMARY_METRICS",

@@ -26,9 +26,9 @@ from analysis.impact import (
     sessions_lost,
     sessions_lost_from_series,
 )
+from analysis.jsonsafe import json_safe
 from analysis.params import DEFAULT_PARAMS, AnalysisParams
 from analysis.recovery import analyse_availability
-from analysis.summary import json_safe
 
 __all__ = ["METRIC_KEYS", "RunInput", "RunMetrics", "analyse_run"]
 

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from chaoslib.activity import get_all_activities_in_experiment
 
 from core.errors import ExperimentError
 
 __all__ = ["LIBRARY_DIR", "library_names", "resolve_experiment", "load_experiment", "validate_experiment",
-           "activities", "Guardrails", "guardrails_of", "LoadedExperiment", "CONTROL_MODULE"]
+           "activities", "PHASES", "Guardrails", "guardrails_of", "LoadedExperiment", "CONTROL_MODULE"]
 
 log = logging.getLogger("chaos.library")
 
@@ -97,14 +98,22 @@ def load_experiment(ref: str, *, allow_any_provider: bool = False) -> LoadedExpe
     return LoadedExperiment(path.stem, path, data, from_library)
 
 
+PHASES = ("steady-state-hypothesis", "method", "rollbacks")
+
+
 def activities(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """Every activity with where it sits: ('steady-state-hypothesis', a), ('method', a), ('rollbacks', a)."""
-    out: list[tuple[str, dict[str, Any]]] = []
+    """Every activity with where it sits: ('steady-state-hypothesis', a), ('method', a), ('rollbacks', a).
+
+    The walk is chaoslib's own (``get_all_activities_in_experiment``, in its order); only the phase of each
+    activity is added here, so the dry run, the reports and the validation list exactly what Chaos Toolkit runs.
+    """
     hypothesis = data.get("steady-state-hypothesis") or {}
-    out += [("steady-state-hypothesis", a) for a in hypothesis.get("probes", []) or [] if isinstance(a, dict)]
-    out += [("method", a) for a in data.get("method", []) or [] if isinstance(a, dict)]
-    out += [("rollbacks", a) for a in data.get("rollbacks", []) or [] if isinstance(a, dict)]
-    return out
+    counts = (len(hypothesis.get("probes") or []), len(data.get("method") or []), len(data.get("rollbacks") or []))
+    phases = [phase for phase, n in zip(PHASES, counts, strict=True) for _ in range(n)]
+    walk = get_all_activities_in_experiment({"steady-state-hypothesis": hypothesis or None,
+                                             "method": data.get("method") or [],
+                                             "rollbacks": data.get("rollbacks") or []})
+    return [(phase, a) for phase, a in zip(phases, walk, strict=True) if isinstance(a, dict)]
 
 
 def _type_ok(value: Any, annotation: Any) -> bool:

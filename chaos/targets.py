@@ -16,6 +16,7 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from chaos.library import activities
 from core.errors import ExperimentError
 
 __all__ = [
@@ -303,9 +304,8 @@ def plan_experiment(
     from chaoslib import substitute  # chaoslib's own rule for ${name} placeholders
 
     plan = []
-    sections = (("method", experiment.get("method") or []), ("rollbacks", experiment.get("rollbacks") or []))
-    for section, activities in sections:
-        for activity in activities:
+    for section, activity in activities(dict(experiment)):
+        if section != "steady-state-hypothesis":
             provider = activity.get("provider") or {}
             if provider.get("type") != "python" or provider.get("module") != "chaos.actions":
                 continue

@@ -20,7 +20,7 @@ import streamlit as st
 from core.errors import AftershockError
 from core.settings import Settings
 from fleet.lab import list_labs
-from presentation import frames
+from presentation import curves, frames
 from reports import build_report as _build
 from results import summarise_comparison
 from scheduling import regressions_for
@@ -132,35 +132,20 @@ def load_summary(store_dir: str, comparison_id: str, stamp: str) -> tuple[dict[s
         return None, f"cannot analyse comparison {comparison_id}: {exc}"
 
 
-def _t0(run: dict[str, Any]) -> float:
-    return float(run.get("injected_at") or run.get("started_at") or 0.0)
-
-
-def _curves(store: RunStore, run: dict[str, Any], dt: float) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    """Availability/throughput and latency of one run: request log first (ground truth), else client series."""
-    t0 = _t0(run)
-    if store.request_log_path(run["run_id"]) is not None:
-        requests = store.load_requests(run["run_id"])
-        return frames.availability_curve(requests, t0, dt), frames.latency_percentiles(requests, t0, dt), "request log"
-    series = store.load_series(run["run_id"], ["aftershock_client_requests_total"])
-    return frames.availability_curve_from_series(series, t0, dt), pd.DataFrame(columns=["t", "p50", "p90", "p99"]), \
-        "series"
-
-
 @st.cache_data(max_entries=64, show_spinner=False)
 def load_run_curves(store_dir: str, run_id: str, stamp: str, dt: float = 1.0) -> dict[str, Any]:
     """``availability`` and ``latency`` frames of one run (t relative to injection), ``source``, ``problem``."""
     del stamp
-    out: dict[str, Any] = {"availability": pd.DataFrame(columns=list(frames.CURVE_COLUMNS)),
-                           "latency": pd.DataFrame(columns=["t", "p50", "p90", "p99"]), "source": None,
+    empty = curves.empty_curves()
+    out: dict[str, Any] = {"availability": empty.availability, "latency": empty.latency, "source": None,
                            "problem": None}
     try:
         with open_store(store_dir) as store:
             if store is None:
                 out["problem"] = "no run store yet"
                 return out
-            run = store.get_run(run_id)
-            out["availability"], out["latency"], out["source"] = _curves(store, run, dt)
+            got = curves.run_curves(store, store.get_run(run_id), dt)
+            out["availability"], out["latency"], out["source"] = got.availability, got.latency, got.source
     except (AftershockError, ValueError, OSError) as exc:
         out["problem"] = f"cannot load the curves of run {run_id}: {exc}"
     return out
@@ -170,27 +155,15 @@ def load_run_curves(store_dir: str, run_id: str, stamp: str, dt: float = 1.0) ->
 def load_comparison_curves(store_dir: str, comparison_id: str, stamp: str, dt: float = 1.0) -> dict[str, Any]:
     """Every run's curves with ``topology`` and ``run_id`` columns, ready to overlay; ``problems`` per run."""
     del stamp
-    avail, lat, problems = [], [], []
+    problems: list[str] = []
+    got = curves.empty_curves(keyed=True)
     try:
         with open_store(store_dir) as store:
-            runs = store.get_comparison(comparison_id)["runs"] if store else []
-            for run in runs:
-                try:
-                    a, p, _ = _curves(store, run, dt)
-                except (AftershockError, ValueError, OSError) as exc:
-                    problems.append(f"{run['run_id']}: {exc}")
-                    continue
-                keys = {"topology": run["topology"], "run_id": run["run_id"]}
-                avail.append(a.assign(**keys))
-                lat.append(p.assign(**keys))
+            if store is not None:
+                got = curves.comparison_curves(store, store.get_comparison(comparison_id)["runs"], dt)
     except AftershockError as exc:
         problems.append(str(exc))
-    cols = ["topology", "run_id"]
-    return {"availability": pd.concat(avail, ignore_index=True) if avail else
-            pd.DataFrame(columns=[*cols, *frames.CURVE_COLUMNS]),
-            "latency": pd.concat(lat, ignore_index=True) if lat else
-            pd.DataFrame(columns=[*cols, "t", "p50", "p90", "p99"]),
-            "problems": problems}
+    return {"availability": got.availability, "latency": got.latency, "problems": [*got.problems, *problems]}
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -205,7 +178,7 @@ def load_run_detail(store_dir: str, run_id: str, stamp: str) -> dict[str, Any]:
                 out["problem"] = "no run store yet"
                 return out
             run = store.get_run(run_id)
-            t0 = _t0(run)
+            t0 = curves.injection_time(run)
             out["timeline"] = frames.timeline_frame(store.load_timeline(run_id), t0)
             out["events"] = frames.events_frame(store.load_events(run_id), t0)
             out["agents"] = frames.agents_by_region(store.load_series(run_id, ["aftershock_agents_alive"]), t0)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import AnalysisError, availability_from_requests, availability_from_series, fragility_curves
+from presentation.text import HEADLINE, fmt_interval, metric
 
 __all__ = [
     "CURVE_COLUMNS",
@@ -31,20 +32,10 @@ __all__ = [
     "fragility_shapes",
     "hypothesis_table",
     "trend_rows",
-    "fmt_interval",
 ]
 
 CURVE_COLUMNS = ("t", "availability", "ok_per_s", "failed_per_s", "total")
-SUMMARY_METRICS = (
-    ("resilience", "R (0-100)"),
-    ("ttr_s", "TTR (s)"),
-    ("ttd_s", "TTD (s)"),
-    ("depth", "depth"),
-    ("resilience_loss", "loss (avail-s)"),
-    ("lost_tasks", "lost tasks"),
-    ("p99_inflation", "p99 inflation"),
-    ("availability_baseline", "A0"),
-)
+SUMMARY_METRICS = tuple((key, metric(key).label) for key in HEADLINE if key != "sessions_lost")
 
 
 def _aligned_start(first: float, t0: float, dt: float) -> float:
@@ -165,22 +156,6 @@ def events_frame(events: pd.DataFrame, t0: float) -> pd.DataFrame:
     return out[keep].reset_index(drop=True)
 
 
-def fmt_interval(m: Mapping[str, Any] | None, digits: int = 1) -> str:
-    """'median [low, high]' of a summary metric; censored values read 'not recovered' / '> window'."""
-    if not m or not m.get("n"):
-        return "-"
-    if m.get("median_censored"):
-        med = "not recovered"
-    elif m.get("median") is None:
-        return "-"
-    else:
-        med = f"{m['median']:.{digits}f}"
-    if m.get("ci_low") is None:
-        return med
-    high = "> window" if m.get("high_censored") else f"{m['ci_high']:.{digits}f}"
-    return f"{med} [{m['ci_low']:.{digits}f}, {high}]"
-
-
 def summary_table(summary: Mapping[str, Any] | None) -> pd.DataFrame:
     """One row per topology: runs, then 'median [95% interval]' for the headline metrics."""
     rows = []
@@ -188,7 +163,7 @@ def summary_table(summary: Mapping[str, Any] | None) -> pd.DataFrame:
         metrics = body.get("metrics") or {}
         row: dict[str, Any] = {"topology": topo, "runs": f"{body.get('runs_used', 0)}/{body.get('runs', 0)}"}
         for key, label in SUMMARY_METRICS:
-            row[label] = fmt_interval(metrics.get(key), 3 if key in ("depth", "availability_baseline") else 1)
+            row[label] = fmt_interval(metrics.get(key), metric(key).digits)
         censored = (metrics.get("ttr_s") or {}).get("censored") or 0
         row["not recovered"] = int(censored)
         rows.append(row)

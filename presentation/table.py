@@ -4,35 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from presentation.text import fmt_interval, metric
+
 __all__ = ["format_summary"]
 
-COLUMNS = [("resilience", "R", "{:.1f}"), ("ttr_s", "TTR s", "{:.1f}"), ("ttd_s", "TTD s", "{:.1f}"),
-           ("depth", "depth", "{:.2f}"), ("lost_tasks", "lost", "{:.0f}"), ("sessions_lost", "sess.lost", "{:.0f}"),
-           ("p99_inflation", "p99 x", "{:.1f}")]
-
-
-def _cell(stat: dict[str, Any] | None, fmt: str) -> str:
-    if not stat or stat.get("n", 0) == 0:
-        return "-"
-    if stat.get("median_censored"):
-        return "not recovered"
-    median = stat.get("median")
-    if median is None:
-        return "-"
-    text = fmt.format(median)
-    low, high = stat.get("ci_low"), stat.get("ci_high")
-    if low is not None and (high is not None or stat.get("high_censored")):
-        text += f" [{fmt.format(low)}, {'>T' if high is None else fmt.format(high)}]"
-    return text
+COLUMNS = ("resilience", "ttr_s", "ttd_s", "depth", "lost_tasks", "sessions_lost", "p99_inflation")
 
 
 def format_summary(summary: dict[str, Any]) -> str:
     """Medians with 95% intervals per topology, then verdicts, then runs needing attention."""
-    rows = [["topology", "runs", *[c[1] for c in COLUMNS]]]
+    rows = [["topology", "runs", *[metric(key).short for key in COLUMNS]]]
     for topo, entry in sorted(summary.get("summary", {}).items()):
         metrics = entry.get("metrics", {})
         rows.append([topo, f"{entry.get('runs_used', 0)}/{entry.get('runs', 0)}",
-                     *[_cell(metrics.get(key), fmt) for key, _, fmt in COLUMNS]])
+                     *[fmt_interval(metrics.get(key), metric(key).digits) for key in COLUMNS]])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [f"comparison {summary.get('comparison_id')}  ({summary.get('experiment')})"]
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]

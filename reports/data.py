@@ -15,8 +15,9 @@ import pandas as pd
 import yaml
 
 from analysis import compare
+from chaos.library import activities
 from core.errors import AftershockError, ReportError
-from presentation import frames
+from presentation import curves, frames
 from results import analyse_stored_run, summarise_comparison
 from scheduling.regressions import regressions_for
 from store import RunStore
@@ -53,13 +54,12 @@ def experiment_info(data: dict[str, Any] | None) -> dict[str, Any]:
     """Title, description, method steps and hypothesis probes (with tolerances) of an experiment."""
     data = data or {}
     steps = []
-    for phase in ("method", "rollbacks"):
-        for a in data.get(phase) or []:
-            if isinstance(a, dict):
-                provider = a.get("provider") or {}
-                steps.append({"phase": phase, "name": str(a.get("name", "")), "type": str(a.get("type", "")),
-                              "function": f"{provider.get('module', '')}.{provider.get('func', '')}".strip("."),
-                              "arguments": provider.get("arguments") or {}})
+    for phase, a in activities(data):
+        if phase != "steady-state-hypothesis":
+            provider = a.get("provider") or {}
+            steps.append({"phase": phase, "name": str(a.get("name", "")), "type": str(a.get("type", "")),
+                          "function": f"{provider.get('module', '')}.{provider.get('func', '')}".strip("."),
+                          "arguments": provider.get("arguments") or {}})
     hypothesis = data.get("steady-state-hypothesis") or {}
     probes = [{"name": str(p.get("name", "")), "tolerance": p.get("tolerance")}
               for p in hypothesis.get("probes") or [] if isinstance(p, dict)]
@@ -91,15 +91,6 @@ def _experiment_data(store: RunStore, runs: list[dict[str, Any]]) -> dict[str, A
             except (OSError, yaml.YAMLError):
                 log.warning("cannot read experiment file %s", path)
     return {}
-
-
-def _curves(store: RunStore, run: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    t0 = float(run.get("injected_at") or run.get("started_at") or 0.0)
-    if store.request_log_path(run["run_id"]) is not None:
-        requests = store.load_requests(run["run_id"])
-        return frames.availability_curve(requests, t0), frames.latency_percentiles(requests, t0)
-    series = store.load_series(run["run_id"], ["aftershock_client_requests_total"])
-    return frames.availability_curve_from_series(series, t0), pd.DataFrame(columns=["t", "p50", "p90", "p99"])
 
 
 def _run_summary(store: RunStore, run: dict[str, Any]) -> dict[str, Any]:
@@ -135,21 +126,14 @@ def load_report_data(store: RunStore, report_id: str, *, home: Path | None = Non
         raise ReportError(str(exc)) from None
     exp = _experiment_data(store, runs)
     info = experiment_info(exp)
-    avail, lat, problems = [], [], []
+    drawn = curves.comparison_curves(store, runs)
+    problems = list(drawn.problems)
     timelines: dict[str, pd.DataFrame] = {}
     journals: dict[str, dict[str, Any]] = {}
     for run in runs:
-        keys = {"topology": run["topology"], "run_id": run["run_id"]}
-        try:
-            a, p = _curves(store, run)
-        except (AftershockError, ValueError, OSError) as exc:
-            problems.append(f"{run['run_id']}: {exc}")
-            continue
-        avail.append(a.assign(**keys))
-        lat.append(p.assign(**keys))
-        t0 = float(run.get("injected_at") or run.get("started_at") or 0.0)
         if len(timelines) < MAX_TIMELINES:
-            timelines[run["run_id"]] = frames.timeline_frame(store.load_timeline(run["run_id"]), t0)
+            timelines[run["run_id"]] = frames.timeline_frame(store.load_timeline(run["run_id"]),
+                                                             curves.injection_time(run))
         journal = store.get_journal(run["run_id"])
         if journal:
             journals[run["run_id"]] = journal
@@ -157,13 +141,10 @@ def load_report_data(store: RunStore, report_id: str, *, home: Path | None = Non
     if home is not None and kind == "comparison":
         flags = regressions_for(home)
         regressions = flags[flags["comparison_id"] == report_id].to_dict("records")
-    cols = ["topology", "run_id"]
     return ReportData(
         kind=kind, id=report_id, experiment=str(experiment), title=info["title"] or str(experiment),
         description=info["description"], steps=info["steps"], hypothesis=info["hypothesis"], slo=slo_of(exp),
         summary=summary, runs=[{k: r.get(k) for k in ("run_id", "topology", "repeat", "status", "injected_at")}
                                for r in runs],
-        availability=pd.concat(avail, ignore_index=True) if avail else
-        pd.DataFrame(columns=[*cols, *frames.CURVE_COLUMNS]),
-        latency=pd.concat(lat, ignore_index=True) if lat else pd.DataFrame(columns=[*cols, "t", "p50", "p90", "p99"]),
+        availability=drawn.availability, latency=drawn.latency,
         timelines=timelines, journals=journals, regressions=regressions, problems=problems)

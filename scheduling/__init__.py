@@ -5,7 +5,7 @@ schedule, an error-budget gate, and regression flags against the schedule's own 
 from scheduling.book import ATTEMPT_OUTCOMES, Attempt, ScheduleBook
 from scheduling.execute import RunResult, SubprocessRun, run_attempt, run_due
 from scheduling.model import Schedule, next_fire_times, validate_schedule
-from scheduling.regressions import budget_burn, detect_regressions, metrics_of_summary, regressions_for
+from scheduling.regressions import detect_regressions, metrics_of_summary, regressions_for, schedule_budget_burn
 from scheduling.service import serve
 
 __all__ = [
@@ -19,7 +19,7 @@ __all__ = [
     "Schedule",
     "next_fire_times",
     "validate_schedule",
-    "budget_burn",
+    "schedule_budget_burn",
     "detect_regressions",
     "metrics_of_summary",
     "regressions_for",

@@ -29,7 +29,7 @@ from core.settings import Settings
 from scheduling.book import Attempt, ScheduleBook
 from scheduling.lock import ScheduleLock
 from scheduling.model import Schedule, fires_back
-from scheduling.regressions import budget_burn, detect_regressions, gate_reason, metrics_of_summary
+from scheduling.regressions import detect_regressions, gate_reason, metrics_of_summary, schedule_budget_burn
 
 __all__ = ["RunResult", "RunFn", "SubprocessRun", "run_attempt", "run_due", "reap_stale", "due_fires",
            "MISSED_RECORD_LIMIT", "TERM_GRACE_S"]
@@ -135,7 +135,7 @@ def run_attempt(book: ScheduleBook, settings: Settings, schedule: Schedule, fire
         return book.attempt(attempt_id)
     try:
         history = [a for a in book.attempts(schedule.name, outcome="completed") if a.id != attempt_id]
-        reason = gate_reason(budget_burn(history, schedule.topologies, clock()), schedule.gate_budget)
+        reason = gate_reason(schedule_budget_burn(history, schedule.topologies, clock()), schedule.gate_budget)
         if reason:
             book.finish(attempt_id, "skipped", reason=reason)
             return book.attempt(attempt_id)

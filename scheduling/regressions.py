@@ -25,7 +25,7 @@ import pandas as pd
 from analysis.compare import EXCLUDED_STATUSES, bootstrap_median_ci, intervals_overlap
 from scheduling.book import DB_NAME, ScheduleBook
 
-__all__ = ["metrics_of_summary", "budget_burn", "gate_reason", "detect_regressions", "regressions_for",
+__all__ = ["metrics_of_summary", "schedule_budget_burn", "gate_reason", "detect_regressions", "regressions_for",
            "BUDGET_WINDOW_S", "BASELINE_ATTEMPTS", "MIN_BASELINE_RUNS", "FLAG_COLUMNS", "MIN_RESILIENCE_DROP",
            "MIN_TTR_RISE_S", "MIN_TTR_RISE_RATIO"]
 
@@ -59,7 +59,7 @@ def metrics_of_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
     return {"experiment": summary.get("experiment"), "topologies": topologies}
 
 
-def budget_burn(history: Iterable[Any], topologies: Sequence[str], now: float,
+def schedule_budget_burn(history: Iterable[Any], topologies: Sequence[str], now: float,
                 window_s: float = BUDGET_WINDOW_S) -> dict[str, float]:
     """Recent burn per topology (share of the 30-day budget) from completed attempts in (now - window, now]."""
     burn = {t: 0.0 for t in topologies}

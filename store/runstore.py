@@ -37,8 +37,8 @@ from .errors import (
     StoreTooNew,
 )
 from .ids import COMPARISON_PREFIX, RUN_PREFIX, new_id
-from .recovery import current_writer, recover_dead_runs
 from .schema import SCHEMA_VERSION, migrate, user_version
+from .writers import current_writer, recover_dead_runs
 
 __all__ = ["RunStore", "DB_NAME", "EventLogResult"]
 
