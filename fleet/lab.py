@@ -24,13 +24,25 @@ from core.settings import Settings
 from core.wait import wait_until
 from fleet.topology import Topology, load_topology
 
-__all__ = ["lab_up", "lab_down", "lab_status", "list_labs", "ControlClient", "LAB_NAME_RE"]
+__all__ = ["lab_up", "lab_down", "lab_status", "list_labs", "ControlClient", "LAB_NAME_RE", "SUPERVISOR_MODULE"]
 
 log = logging.getLogger("aftershock.fleet.lab")
 
 LAB_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
 UP_TIMEOUT_S = 90.0
 DOWN_TIMEOUT_S = 15.0
+#: The supervisor runs as ``python -m SUPERVISOR_MODULE``; its command line is how a live lab is recognised.
+SUPERVISOR_MODULE = "fleet.supervisor"
+
+
+def _supervisor_cmdline(lab_dir: Path, name: str, seed: int, owner_pid: int | None) -> list[str]:
+    args = ["--lab-dir", str(lab_dir), "--name", name, "--seed", str(seed)]
+    return [sys.executable, "-m", SUPERVISOR_MODULE, *args, *(["--owner-pid", str(owner_pid)] if owner_pid else [])]
+
+
+def _is_supervisor_cmdline(cmdline: list[str]) -> bool:
+    """``python -m fleet.supervisor ...``: the module right after ``-m`` (a pid reused by another process is not)."""
+    return any(a == "-m" and b == SUPERVISOR_MODULE for a, b in zip(cmdline, cmdline[1:], strict=False))
 
 
 def _supervisor_alive(state: dict[str, Any]) -> bool:
@@ -42,7 +54,7 @@ def _supervisor_alive(state: dict[str, Any]) -> bool:
         return (
             proc.is_running()
             and proc.status() != psutil.STATUS_ZOMBIE
-            and "fleet.supervisor" in " ".join(proc.cmdline())
+            and _is_supervisor_cmdline(proc.cmdline())
         )
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False
@@ -114,8 +126,7 @@ def lab_up(
     (lab_dir / "topology.json").write_text(topo.model_dump_json(indent=1))
     with open(lab_dir / "supervisor.log", "ab") as log_fh:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "fleet.supervisor", "--lab-dir", str(lab_dir), "--name", name, "--seed", str(seed),
-             *(["--owner-pid", str(owner_pid)] if owner_pid else [])],
+            _supervisor_cmdline(lab_dir, name, seed, owner_pid),
             stdin=subprocess.DEVNULL,
             stdout=log_fh,
             stderr=log_fh,

@@ -1,7 +1,7 @@
 """Faults the lab can inject from outside its processes: the chaos half of the supervisor.
 
 Kill (SIGKILL), pause (SIGSTOP), CPU starvation (a SIGSTOP/SIGCONT duty cycle, as cpulimit does), link
-latency, loss and cuts, and healing back to the topology. A mixin of :class:`fleet.supervisor.Supervisor`,
+latency, loss and cuts, and healing back to the topology. A mixin of :class:`fleet.supervisor.supervisor.Supervisor`,
 kept apart so each module holds one concern.
 """
 
@@ -17,8 +17,8 @@ from typing import Any
 import aiohttp
 
 from core.logs import EventLog
-from fleet.netlink import LinkTable
-from fleet.records import ControlError, NodeRecord
+from fleet.supervisor.netlink import LinkTable
+from fleet.supervisor.records import ControlError, NodeRecord
 from fleet.topology import Topology
 
 __all__ = ["Faults", "DutyCycle", "THROTTLE_PERIOD_S"]

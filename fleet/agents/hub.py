@@ -18,10 +18,10 @@ from typing import Any
 
 from aiohttp import web
 
-from fleet.net import NetError, metrics_handler, start_site
-from fleet.proc import announce_ready
-from fleet.runtime import ChildConfig, NodeMetrics
-from fleet.sessions import Replicator, SessionStore, freshest, session_routes
+from fleet.agents.net import NetError, metrics_handler, start_site
+from fleet.agents.proc import announce_ready
+from fleet.agents.runtime import ChildConfig, NodeMetrics
+from fleet.agents.sessions import Replicator, SessionStore, freshest, session_routes
 
 __all__ = ["Hub", "main"]
 

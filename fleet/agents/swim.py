@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.logs import EventLog
-from fleet.net import NetError, Network
+from fleet.agents.net import NetError, Network
 
 __all__ = ["Member", "Swim", "suspicion_timeout_s"]
 
@@ -56,7 +56,7 @@ class _Update:
 
 @dataclass
 class Swim:
-    """One node's membership view; transport is :class:`fleet.net.Network` (through the link layer)."""
+    """One node's membership view; transport is :class:`fleet.agents.net.Network` (through the link layer)."""
 
     me: Member
     probe_period_s: float

@@ -13,8 +13,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from core.logs import EventLog
-from fleet.net import Network
-from fleet.proc import set_pdeathsig, watch_parent
+from fleet.agents.net import Network
+from fleet.agents.proc import set_pdeathsig, watch_parent
 
 __all__ = ["ChildConfig", "NodeMetrics", "run_child", "LATENCY_BUCKETS"]
 

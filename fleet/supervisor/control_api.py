@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from fleet.net import token_middleware
-from fleet.records import ControlError
+from fleet.agents.net import token_middleware
+from fleet.supervisor.records import ControlError
 
 if TYPE_CHECKING:
-    from fleet.supervisor import Supervisor
+    from fleet.supervisor.supervisor import Supervisor
 
 __all__ = ["control_app"]
 

@@ -18,11 +18,11 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
-from fleet.net import start_site
+from fleet.agents.net import start_site
 
 __all__ = ["Link", "LinkTable", "EgressProxy", "BLACKHOLE_S"]
 
-log = logging.getLogger("aftershock.fleet.netlink")
+log = logging.getLogger("aftershock.fleet.supervisor.netlink")
 
 # How long a black-holed request is held before the proxy gives up on it; callers time out long before.
 BLACKHOLE_S = 60.0

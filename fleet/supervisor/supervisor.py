@@ -8,7 +8,6 @@ leaves nothing behind.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import logging
@@ -23,16 +22,16 @@ from typing import Any
 import aiohttp
 
 from core.logs import EventLog
-from fleet.control_api import control_app
-from fleet.faults import DutyCycle, Faults
-from fleet.net import start_site
-from fleet.netlink import EgressProxy, LinkTable
+from fleet.agents.net import start_site
+from fleet.agents.proc import READY_PREFIX
 from fleet.plan import plan_nodes
-from fleet.proc import READY_PREFIX
-from fleet.records import ControlError, NodeRecord
-from fleet.topology import Topology, parse_topology
+from fleet.supervisor.control_api import control_app
+from fleet.supervisor.faults import DutyCycle, Faults
+from fleet.supervisor.netlink import EgressProxy, LinkTable
+from fleet.supervisor.records import ControlError, NodeRecord
+from fleet.topology import Topology
 
-__all__ = ["Supervisor", "NodeRecord", "main"]
+__all__ = ["Supervisor", "NodeRecord"]
 
 log = logging.getLogger("aftershock.fleet.supervisor")
 
@@ -157,7 +156,7 @@ class Supervisor(Faults):
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "fleet.child",
+            "fleet.agents",
             role,
             json.dumps(config),
             stdout=asyncio.subprocess.PIPE,
@@ -384,33 +383,3 @@ class Supervisor(Faults):
                 if proc.returncode is None:
                     proc.kill()
             await asyncio.gather(*(p.wait() for p in procs))
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m fleet.supervisor")
-    parser.add_argument("--lab-dir", type=Path, required=True)
-    parser.add_argument("--name", required=True)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--owner-pid", type=int, default=None, help="stop the lab when this process is gone")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s supervisor %(levelname)s %(message)s")
-    topo = parse_topology(json.loads((args.lab_dir / "topology.json").read_text()), str(args.lab_dir))
-    supervisor = Supervisor(topo, args.name, args.seed, args.lab_dir, owner_pid=args.owner_pid)
-
-    async def run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            loop.add_signal_handler(sig, stop.set)
-        await supervisor.run(stop)
-
-    try:
-        asyncio.run(run())
-    except Exception as exc:
-        log.exception("lab %s failed", args.name)
-        supervisor.write_state(failed=True, stopped=True, error=f"{type(exc).__name__}: {exc}")
-        raise SystemExit(1) from None
-
-
-if __name__ == "__main__":
-    main()

@@ -1,7 +1,7 @@
 """The network as lab processes see it: direct calls within a region, the region's egress link across.
 
 Lab processes are configured with their region's egress proxy the way a pod is given ``HTTP_PROXY``;
-the link layer behind it (``fleet.netlink``) applies latency, loss and partitions. Agent code never
+the link layer behind it (``fleet.supervisor.netlink``) applies latency, loss and partitions. Agent code never
 learns whether a link is being tampered with.
 """
 

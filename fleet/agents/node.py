@@ -16,11 +16,11 @@ from typing import Any
 
 from aiohttp import web
 
-from fleet.net import NetError, metrics_handler, start_site, token_middleware
-from fleet.proc import announce_ready
-from fleet.runtime import ChildConfig, NodeMetrics
-from fleet.sessions import Replicator, SessionStore, advance, freshest, holders, new_memory, session_routes
-from fleet.swim import Member, Swim
+from fleet.agents.net import NetError, metrics_handler, start_site, token_middleware
+from fleet.agents.proc import announce_ready
+from fleet.agents.runtime import ChildConfig, NodeMetrics
+from fleet.agents.sessions import Replicator, SessionStore, advance, freshest, holders, new_memory, session_routes
+from fleet.agents.swim import Member, Swim
 
 __all__ = ["Agent", "NodeHost", "main"]
 

@@ -24,9 +24,9 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from core.logs import CsvLogWriter, request_log_writer
-from fleet.net import NetError, NetTimeout, metrics_handler, start_site
-from fleet.proc import announce_ready
-from fleet.runtime import LATENCY_BUCKETS, ChildConfig
+from fleet.agents.net import NetError, NetTimeout, metrics_handler, start_site
+from fleet.agents.proc import announce_ready
+from fleet.agents.runtime import LATENCY_BUCKETS, ChildConfig
 
 __all__ = ["LoadGenerator", "draw_work_ms", "main"]
 
