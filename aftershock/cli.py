@@ -9,19 +9,27 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
-from aftershock import __version__, cli_dashboard, cli_lab, cli_report, cli_run, cli_schedule, cli_store
+from aftershock import __version__, cli_dashboard, cli_lab, cli_report, cli_run, cli_schedule, cli_stop, cli_store
 from core.errors import UserError
 from core.settings import Settings
 
 __all__ = ["main", "build_parser"]
 
 # Each module adds its subcommands.
-_AREAS = (cli_lab, cli_store, cli_run, cli_dashboard, cli_schedule, cli_report)
+_AREAS = (cli_lab, cli_store, cli_run, cli_dashboard, cli_schedule, cli_report, cli_stop)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line (what is wrong, where to look), exit code 2, like every user error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="aftershock",
         description="Run agent deployments, break them with chaos experiments, measure how they degrade and recover.",
     )
@@ -42,9 +50,9 @@ def main(argv: Sequence[str] | None = None, settings: Settings | None = None) ->
     if not args.verbose:
         # chaoslib narrates every rollback decision at WARNING; the runner reports outcomes itself.
         logging.getLogger("chaostoolkit").setLevel(logging.ERROR)
-    settings = settings or Settings.from_env()
     func: Callable[[argparse.Namespace, Settings], int] = args.func
     try:
+        settings = settings or Settings.from_env()
         return int(func(args, settings) or 0)
     except UserError as exc:
         print(f"aftershock: error: {exc}", file=sys.stderr)

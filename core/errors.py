@@ -22,6 +22,7 @@ __all__ = [
     "UnsupportedFault",
     "BadLogFile",
     "EngineError",
+    "EmergencyStopped",
 ]
 
 
@@ -81,3 +82,7 @@ class UnsupportedFault(UserError):
 
 class BadLogFile(StoreError, UserError):
     """A request, event or execution log is missing, truncated or not in the contract's format."""
+
+
+class EmergencyStopped(UserError):
+    """An emergency stop is in force (``aftershock stop --all``); nothing that injects chaos may start."""

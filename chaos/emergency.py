@@ -1,0 +1,160 @@
+"""The emergency stop, acted out: set the stop file, revert every active fault in every running lab, and
+report the experiments that are aborting. The command line (``aftershock stop``) and the dashboard's stop
+button call these functions; the stop file itself lives in ``core.stop``.
+
+Why both a file and direct heals: the file is the signal every process honours (the lab supervisors revert
+their faults and refuse new ones on their own, runners abort, the scheduler refuses), so a stop works even
+when this process cannot reach a lab; the direct heal through each lab's control API makes the common case
+fast (one round trip, in parallel over the labs) and lets the caller report what was reverted, lab by lab.
+Engines beyond the lab (Ray, Kubernetes) join through the same ``Engine.heal`` once they hold targets.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.audit import record
+from core.engine import Engine
+from core.errors import AftershockError
+from core.settings import Settings
+from core.stop import StopState, clear_stop, set_stop, stop_state
+from core.wait import wait_until
+from fleet.engine import LabEngine
+from fleet.lab import list_labs
+from store import RunStore, StoreError
+
+__all__ = ["LabHeal", "StopReport", "ClearReport", "emergency_stop", "clear_emergency_stop", "running_runs",
+           "HEAL_TIMEOUT_S", "current_stop"]
+
+log = logging.getLogger("aftershock.chaos.emergency")
+
+#: How long one lab's heal may take over its control API (restarting killed nodes is the slow part).
+HEAL_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class LabHeal:
+    """What the stop did to one lab: ``ok`` and the heal's own report, or the ``error``."""
+
+    lab: str
+    ok: bool
+    seconds: float
+    result: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class StopReport:
+    """The stop in force, each lab healed, and the runs still running when the report was made."""
+
+    state: StopState
+    labs: list[LabHeal]
+    seconds: float
+    runs_aborting: list[dict[str, Any]] = field(default_factory=list)
+    runs_ended: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"stopped": True, "since": self.state.since, "who": self.state.who, "reason": self.state.reason,
+                "seconds": round(self.seconds, 3),
+                "labs": [{"lab": h.lab, "ok": h.ok, "seconds": round(h.seconds, 3), "result": h.result,
+                          "error": h.error} for h in self.labs],
+                "runs_aborting": self.runs_aborting, "runs_ended": self.runs_ended}
+
+
+@dataclass(frozen=True)
+class ClearReport:
+    cleared: StopState | None
+    who: str
+
+
+def _lab_engines(settings: Settings, timeout_s: float) -> list[Engine]:
+    engines: list[Engine] = []
+    for state in list_labs(settings):
+        try:
+            engines.append(LabEngine(settings, state["name"], status=state, timeout_s=timeout_s))
+        except (AftershockError, OSError, KeyError) as exc:  # a lab going down right now
+            log.warning("emergency stop: cannot reach lab %s: %s", state.get("name"), exc)
+    return engines
+
+
+def _heal(engine: Engine) -> LabHeal:
+    started = time.monotonic()
+    try:
+        result = engine.heal()
+        return LabHeal(engine.name, True, time.monotonic() - started, result=result)
+    except (AftershockError, OSError) as exc:
+        return LabHeal(engine.name, False, time.monotonic() - started, error=str(exc))
+
+
+def running_runs(settings: Settings) -> list[dict[str, Any]]:
+    """Runs whose writer is alive and still running (``run_id``, ``experiment``, ``topology``)."""
+    if not (settings.store_dir / "runs.sqlite").exists():
+        return []
+    try:
+        with RunStore.open(settings.store_dir, readonly=True) as store:
+            frame = store.list_runs(status="running")
+    except (StoreError, AftershockError) as exc:
+        log.warning("emergency stop: cannot read the run store: %s", exc)
+        return []
+    return [{"run_id": r.run_id, "experiment": r.experiment, "topology": r.topology}
+            for r in frame.itertuples(index=False)]
+
+
+def _final_statuses(settings: Settings, run_ids: list[str]) -> list[dict[str, Any]]:
+    if not run_ids:
+        return []
+    with RunStore.open(settings.store_dir, readonly=True) as store:
+        return [{"run_id": rid, "status": store.get_run(rid)["status"]} for rid in run_ids]
+
+
+def emergency_stop(settings: Settings, who: str, reason: str = "", *, wait_runs_s: float = 0.0,
+                   heal_timeout_s: float = HEAL_TIMEOUT_S,
+                   engines: Callable[[Settings, float], list[Engine]] = _lab_engines) -> StopReport:
+    """Stop everything: the stop file first (nothing new starts), then every lab healed in parallel.
+
+    With ``wait_runs_s`` > 0, waits that long for the running experiments to end (they abort and run their
+    rollbacks on their own when they see the stop file) and reports their final status.
+    """
+    started = time.monotonic()
+    state = set_stop(settings.home, who, reason)
+    targets = engines(settings, heal_timeout_s)
+    with ThreadPoolExecutor(max_workers=max(1, min(16, len(targets)))) as pool:
+        heals = list(pool.map(_heal, targets))
+    elapsed = time.monotonic() - started
+    record(settings.home, "stop", who, target="all", reason=reason, seconds=round(elapsed, 3),
+           labs={h.lab: ("healed" if h.ok else f"failed: {h.error}") for h in heals})
+    for heal in heals:
+        log.info("emergency stop: lab %s %s in %.2f s", heal.lab, "healed" if heal.ok else "NOT healed",
+                 heal.seconds)
+    aborting = running_runs(settings)
+    ended: list[dict[str, Any]] = []
+    if aborting and wait_runs_s > 0:
+        ids = [r["run_id"] for r in aborting]
+
+        def done() -> bool:
+            still = {r["run_id"] for r in running_runs(settings)}
+            return not still.intersection(ids)
+
+        try:
+            wait_until(done, wait_runs_s, interval_s=0.2, what="running experiments to abort")
+        except TimeoutError:
+            log.warning("emergency stop: runs still running after %.0f s", wait_runs_s)
+        ended = _final_statuses(settings, ids)
+    return StopReport(state=state, labs=heals, seconds=elapsed, runs_aborting=aborting, runs_ended=ended)
+
+
+def clear_emergency_stop(settings: Settings, who: str) -> ClearReport:
+    """Remove the stop file (runs and chaos are allowed again); audited even when there was no stop."""
+    cleared = clear_stop(settings.home)
+    record(settings.home, "clear", who, target="all",
+           cleared=None if cleared is None else {"since": cleared.since, "who": cleared.who})
+    return ClearReport(cleared=cleared, who=who)
+
+
+def current_stop(settings: Settings) -> StopState | None:
+    return stop_state(settings.home)
