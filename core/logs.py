@@ -253,6 +253,9 @@ EVENT_KINDS = frozenset(
         "healed",
         "node_throttled",
         "node_unthrottled",
+        "deadman_healed",
+        "fault_expired",
+        "stop_healed",
     }
 )
 
