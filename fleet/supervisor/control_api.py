@@ -1,42 +1,70 @@
-"""The lab's HTTP API: routes, JSON parsing and error mapping; the operations live in the supervisor."""
+"""The lab's HTTP API: routes, JSON parsing and error mapping. The operations live in the supervisor's
+components; this module sees them through :class:`ControlTarget`, so it can be served (and tested) over
+anything that offers those few methods."""
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from fleet.agents.net import token_middleware
+from fleet.supervisor.faults import Faults
 from fleet.supervisor.records import ControlError
 
-if TYPE_CHECKING:
-    from fleet.supervisor.supervisor import Supervisor
+__all__ = ["ControlTarget", "control_app"]
 
-__all__ = ["control_app"]
+Op = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
-def control_app(self: Supervisor) -> web.Application:
-    """The control API (chaos) and the provisioning API (the deployments' orchestrators), token-guarded."""
-    app = web.Application(middlewares=[token_middleware(self.token, ("/",))])
-    ops = {
-        "/kill-node": lambda b: self.kill_node(b["node"], by=b.get("by")),
-        "/kill-agent": lambda b: self.kill_agent(b["agent"], by=b.get("by")),
-        "/kill-region": lambda b: self.kill_region(b["region"]),
-        "/restore-region": lambda b: self.restore_region(b["region"]),
-        "/restart-node": lambda b: self.restart_node(b["node"], by=b.get("by")),
-        "/pause-node": lambda b: self.pause_node(b["node"]),
-        "/throttle-node": lambda b: self.throttle_node(b["node"], b["cpu_percent"]),
-        "/unthrottle-node": lambda b: self.unthrottle_node(b["node"]),
-        "/resume-node": lambda b: self.resume_node(b["node"]),
-        "/heal": lambda b: self.heal(),
-        "/provision/restart-agent": lambda b: self.restart_agent(b["agent"], by=b.get("by")),
-        "/provision/restart-node": lambda b: self.restart_node(b["node"], by=b.get("by")),
-        "/provision/spawn-node": lambda b: self.spawn_replacement(b["replaces"], b["region"], b.get("by")),
-        "/provision/take-over": lambda b: self.take_over(b["hub"], b["primary"]),
+class ControlTarget(Protocol):
+    """What the control API acts on: the faults, the provisioning a deployment asks for, the lab's state."""
+
+    faults: Faults
+
+    async def spawn_replacement(self, replaces: str, region: str, by: str | None) -> dict[str, Any]: ...
+
+    async def take_over(self, hub: str, primary: str) -> dict[str, Any]: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+    def directory(self) -> dict[str, Any]: ...
+
+    def operation(self) -> AbstractAsyncContextManager[None]:
+        """Held around every change that awaits: one at a time, and the lab state written when it succeeds."""
+        ...
+
+    def write_state(self) -> None: ...
+
+
+def _ops(target: ControlTarget) -> dict[str, Op]:
+    f = target.faults
+    return {
+        "/kill-node": lambda b: f.kill_node(b["node"], by=b.get("by")),
+        "/kill-agent": lambda b: f.kill_agent(b["agent"], by=b.get("by")),
+        "/kill-region": lambda b: f.kill_region(b["region"]),
+        "/restore-region": lambda b: f.restore_region(b["region"]),
+        "/restart-node": lambda b: f.restart_node(b["node"], by=b.get("by")),
+        "/pause-node": lambda b: f.pause_node(b["node"]),
+        "/throttle-node": lambda b: f.throttle_node(b["node"], b["cpu_percent"]),
+        "/unthrottle-node": lambda b: f.unthrottle_node(b["node"]),
+        "/resume-node": lambda b: f.resume_node(b["node"]),
+        "/heal": lambda b: f.heal(),
+        "/provision/restart-agent": lambda b: f.restart_agent(b["agent"], by=b.get("by")),
+        "/provision/restart-node": lambda b: f.restart_node(b["node"], by=b.get("by")),
+        "/provision/spawn-node": lambda b: target.spawn_replacement(b["replaces"], b["region"], b.get("by")),
+        "/provision/take-over": lambda b: target.take_over(b["hub"], b["primary"]),
     }
 
-    def handler(op):
+
+def control_app(target: ControlTarget, token: str) -> web.Application:
+    """The control API (chaos) and the provisioning API (the deployments' orchestrators), token-guarded."""
+    app = web.Application(middlewares=[token_middleware(token, ("/",))])
+
+    def handler(op: Op):
         async def handle(request: web.Request) -> web.Response:
             try:
                 body = await request.json() if request.can_read_body else {}
@@ -45,9 +73,8 @@ def control_app(self: Supervisor) -> web.Application:
             if not isinstance(body, dict):
                 return web.json_response({"error": "body must be a JSON object"}, status=400)
             try:
-                async with self._lock:
+                async with target.operation():
                     result = await op(body)
-                    self.write_state()
             except KeyError as exc:
                 return web.json_response({"error": f"missing field {exc.args[0]!r}"}, status=400)
             except ControlError as exc:
@@ -56,24 +83,28 @@ def control_app(self: Supervisor) -> web.Application:
 
         return handle
 
-    for path, op in ops.items():
+    for path, op in _ops(target).items():
         app.router.add_post(path, handler(op))
 
     async def link(request: web.Request) -> web.Response:
+        """Link changes never wait for a slow operation (a region being restarted): one synchronous step."""
         try:
-            result = self.set_link(await request.json())
+            body = await request.json()
+            if not isinstance(body, dict):
+                raise TypeError
+            result = target.faults.set_link(body)
         except ControlError as exc:
             return web.json_response({"error": str(exc)}, status=exc.status)
-        except (json.JSONDecodeError, AttributeError):
+        except (json.JSONDecodeError, TypeError):
             return web.json_response({"error": "body must be a JSON object"}, status=400)
-        self.write_state()
+        target.write_state()
         return web.json_response(result)
 
     async def status(_r: web.Request) -> web.Response:
-        return web.json_response(self.status())
+        return web.json_response(target.status())
 
     async def directory(_r: web.Request) -> web.Response:
-        return web.json_response(self.directory())
+        return web.json_response(target.directory())
 
     app.router.add_post("/link", link)
     app.router.add_get("/status", status)

@@ -1,8 +1,8 @@
 """Faults the lab can inject from outside its processes: the chaos half of the supervisor.
 
 Kill (SIGKILL), pause (SIGSTOP), CPU starvation (a SIGSTOP/SIGCONT duty cycle, as cpulimit does), link
-latency, loss and cuts, and healing back to the topology. A mixin of :class:`fleet.supervisor.supervisor.Supervisor`,
-kept apart so each module holds one concern.
+latency, loss and cuts, and healing back to the topology. A component the supervisor owns: it acts on the
+roster's records through the launcher, on the link table, and writes what it did to the event log.
 """
 
 from __future__ import annotations
@@ -14,12 +14,10 @@ import signal
 import threading
 from typing import Any
 
-import aiohttp
-
 from core.logs import EventLog
+from fleet.supervisor.launcher import Launcher
 from fleet.supervisor.netlink import LinkTable
-from fleet.supervisor.records import ControlError, NodeRecord
-from fleet.topology import Topology
+from fleet.supervisor.records import ControlError, NodeRecord, Roster
 
 __all__ = ["Faults", "DutyCycle", "THROTTLE_PERIOD_S"]
 
@@ -60,129 +58,96 @@ class DutyCycle:
 
 
 class Faults:
-    """Operations of the control API; the supervisor provides the state they act on."""
+    """The fault operations of the control API (and the restarts the deployments' orchestrators ask for)."""
 
-    name: str
-    token: str
-    topo: Topology
-    nodes: dict[str, NodeRecord]
-    events: EventLog
-    links: LinkTable
-    _http: aiohttp.ClientSession | None
-    _throttles: dict[str, DutyCycle]
+    def __init__(self, roster: Roster, launcher: Launcher, links: LinkTable, events: EventLog):
+        self.roster = roster
+        self.launcher = launcher
+        self.links = links
+        self.events = events
+        self._throttles: dict[str, DutyCycle] = {}
 
-    async def start_node(self, rec: NodeRecord, seeds: list[dict] | None = None) -> None:
-        raise NotImplementedError
-
-    async def _kill_proc(self, rec: NodeRecord) -> None:
-        raise NotImplementedError
-
-    def _node(self, name: str) -> NodeRecord:
-        rec = self.nodes.get(str(name))
-        if rec is None:
-            raise ControlError(f"no node {name!r} in lab {self.name} (nodes: {', '.join(self.nodes)})", 404)
-        return rec
-
-    def _region(self, region: str) -> str:
-        if region not in self.topo.region_names:
-            raise ControlError(f"no region {region!r} (regions: {', '.join(self.topo.region_names)})", 404)
-        return region
-
+    # ---- processes ----------------------------------------------------------------------
     async def kill_node(self, name: str, by: str | None = None) -> dict[str, Any]:
-        rec = self._node(name)
+        rec = self.roster.node(name)
         if not rec.process_alive:
             return {"node": name, "killed": False, "reason": "not running"}
         rec.status = "killed"
-        self._unthrottle(rec)
-        await self._kill_proc(rec)
+        self.release(rec)
+        await self.launcher.kill(rec)
         self.events.emit("node_killed", node=rec.name, region=rec.region, by=by)
         return {"node": name, "killed": True}
 
-    def _agent_home(self, agent: str) -> NodeRecord:
-        for rec in self.nodes.values():
-            if agent in rec.agents:
-                return rec
-        raise ControlError(f"no agent {agent!r} in lab {self.name}", 404)
-
-    async def _node_admin(self, rec: NodeRecord, path: str, body: dict) -> dict:
-        assert self._http is not None
-        async with self._http.post(
-            f"{rec.node_url}{path}",
-            json=body,
-            headers={"Authorization": f"Bearer {self.token}"},
-            timeout=aiohttp.ClientTimeout(total=5),
-        ) as resp:
-            return await resp.json()
-
     async def kill_agent(self, agent: str, by: str | None = None) -> dict[str, Any]:
-        rec = self._agent_home(agent)
+        rec = self.roster.agent_home(agent)
         if rec.status != "running":
             raise ControlError(f"agent {agent!r} is on node {rec.name}, which is {rec.status}", 409)
-        await self._node_admin(rec, "/admin/kill-agent", {"agent": agent})
+        await self.launcher.admin(rec, "/admin/kill-agent", {"agent": agent})
         rec.agents_alive[agent] = False
         self.events.emit("agent_killed", node=rec.name, region=rec.region, agent=agent, by=by)
         return {"agent": agent, "killed": True}
 
     async def kill_region(self, region: str) -> dict[str, Any]:
-        self._region(region)
+        self.roster.region(region)
         killed = []
-        for rec in list(self.nodes.values()):
+        for rec in self.roster:
             if rec.region == region and rec.process_alive:
                 rec.status = "killed"
-                self._unthrottle(rec)
-                await self._kill_proc(rec)
+                self.release(rec)
+                await self.launcher.kill(rec)
                 killed.append(rec.name)
                 self.events.emit("node_killed", node=rec.name, region=region, by="region")
         self.events.emit("region_killed", region=region, nodes=killed)
         return {"region": region, "killed": killed}
 
     async def restart_node(self, name: str, by: str | None = None) -> dict[str, Any]:
-        rec = self._node(name)
+        rec = self.roster.node(name)
         if rec.replaced_by:
             raise ControlError(f"node {name} was replaced by {rec.replaced_by}; it is not restarted", 409)
-        if rec.status == "running" and rec.process_alive:
+        if rec.serving:
             return {"node": name, "restarted": False, "reason": "running"}
-        self._unthrottle(rec)
-        await self._kill_proc(rec)
-        seeds = self._seeds(exclude=name)
-        await self.start_node(rec, seeds=seeds)
+        self.release(rec)
+        await self.launcher.kill(rec)
+        await self.launcher.start_node(rec, seeds=self.roster.seeds(exclude=name))
         self.events.emit("node_restarted", node=rec.name, region=rec.region, by=by, pid=rec.pid)
         return {"node": name, "restarted": True, "pid": rec.pid}
 
-    def _seeds(self, exclude: str) -> list[dict]:
-        return [
-            {"name": r.name, "region": r.region, "url": r.node_url}
-            for r in self.nodes.values()
-            if r.role == "agent" and r.name != exclude and r.status == "running" and r.process_alive
-        ]
-
     async def restart_agent(self, agent: str, by: str | None = None) -> dict[str, Any]:
-        rec = self._agent_home(agent)
-        if rec.status == "running" and rec.process_alive:
+        rec = self.roster.agent_home(agent)
+        if rec.serving:
             if rec.agents_alive.get(agent, True):
                 return {"agent": agent, "restarted": False, "reason": "running"}
-            await self._node_admin(rec, "/admin/start-agent", {"agent": agent})
+            await self.launcher.admin(rec, "/admin/start-agent", {"agent": agent})
             rec.agents_alive[agent] = True
             self.events.emit("agent_restarted", node=rec.name, region=rec.region, agent=agent, by=by)
             return {"agent": agent, "restarted": True}
         return await self.restart_node(rec.name, by=by)
 
+    async def restore_region(self, region: str) -> dict[str, Any]:
+        self.roster.region(region)
+        restored = [r.name for r in self.roster if r.region == region and r.status == "killed" and not r.replaced_by]
+        await asyncio.gather(*(self.restart_node(name, by="restore") for name in restored))
+        self.events.emit("region_restored", region=region, nodes=restored)
+        return {"region": region, "restored": restored}
+
+    # ---- gray failures: pause, CPU starvation -----------------------------------------------
     async def throttle_node(self, name: str, cpu_percent: Any) -> dict[str, Any]:
         """Let the node run only ``cpu_percent`` of the time (SIGSTOP/SIGCONT duty cycle, as cpulimit does):
         a host starved by a noisy neighbour. Alive, answering, but slow; the deployment is not told."""
-        rec = self._node(name)
+        rec = self.roster.node(name)
         if not isinstance(cpu_percent, int | float) or isinstance(cpu_percent, bool) or not 1 <= cpu_percent <= 99:
             raise ControlError("cpu_percent must be a number in 1..99")
-        if rec.status != "running" or not rec.process_alive:
+        if not rec.serving:
             raise ControlError(f"node {name} is {rec.status}; only a running node can be throttled", 409)
-        self._unthrottle(rec)
+        self.release(rec)
         rec.cpu_percent = float(cpu_percent)
         assert rec.proc is not None
         self._throttles[name] = DutyCycle(rec.proc.pid, float(cpu_percent) / 100)
         self.events.emit("node_throttled", node=name, region=rec.region, cpu_percent=rec.cpu_percent)
         return {"node": name, "cpu_percent": rec.cpu_percent}
 
-    def _unthrottle(self, rec: NodeRecord) -> bool:
+    def release(self, rec: NodeRecord) -> bool:
+        """End ``rec``'s throttle, if any (before it is killed, paused, restarted or asked to exit)."""
         throttle = self._throttles.pop(rec.name, None)
         rec.cpu_percent = None
         if throttle is None:
@@ -191,16 +156,16 @@ class Faults:
         return True
 
     async def unthrottle_node(self, name: str) -> dict[str, Any]:
-        rec = self._node(name)
-        released = self._unthrottle(rec)
+        rec = self.roster.node(name)
+        released = self.release(rec)
         if released:
             self.events.emit("node_unthrottled", node=name, region=rec.region)
         return {"node": name, "unthrottled": released}
 
     async def pause_node(self, name: str) -> dict[str, Any]:
-        rec = self._node(name)
-        self._unthrottle(rec)
-        if rec.status != "running" or not rec.process_alive:
+        rec = self.roster.node(name)
+        self.release(rec)
+        if not rec.serving:
             raise ControlError(f"node {name} is {rec.status}; only a running node can be paused", 409)
         assert rec.proc is not None
         os.kill(rec.proc.pid, signal.SIGSTOP)
@@ -209,7 +174,7 @@ class Faults:
         return {"node": name, "paused": True}
 
     async def resume_node(self, name: str) -> dict[str, Any]:
-        rec = self._node(name)
+        rec = self.roster.node(name)
         if rec.status != "paused" or not rec.process_alive:
             return {"node": name, "resumed": False, "reason": rec.status}
         assert rec.proc is not None
@@ -218,11 +183,12 @@ class Faults:
         self.events.emit("node_resumed", node=name, region=rec.region)
         return {"node": name, "resumed": True}
 
+    # ---- links ------------------------------------------------------------------------------
     def set_link(self, body: dict[str, Any]) -> dict[str, Any]:
         src, dst = str(body.get("src", "")), str(body.get("dst", ""))
         for region in (src, dst):
             if region != "*":
-                self._region(region)
+                self.roster.region(region)
         latency, loss, cut = body.get("latency_ms"), body.get("loss"), body.get("cut")
         if latency is not None and not (isinstance(latency, int | float) and 0 <= latency <= 60_000):
             raise ControlError("latency_ms must be a number of milliseconds in 0..60000")
@@ -235,27 +201,19 @@ class Faults:
             self.events.emit("link_changed", **link.as_dict())
         return {"links": [link.as_dict() for link in changed]}
 
-    async def restore_region(self, region: str) -> dict[str, Any]:
-        self._region(region)
-        restored = [
-            r.name for r in self.nodes.values() if r.region == region and r.status == "killed" and not r.replaced_by
-        ]
-        await asyncio.gather(*(self.restart_node(name, by="restore") for name in restored))
-        self.events.emit("region_restored", region=region, nodes=restored)
-        return {"region": region, "restored": restored}
-
+    # ---- back to the topology -----------------------------------------------------------------
     async def heal(self) -> dict[str, Any]:
         """Back to the topology as declared: links reset, paused nodes resumed, killed nodes and agents back."""
         self.links.reset()
-        for rec in self.nodes.values():
-            if self._unthrottle(rec):
+        for rec in self.roster:
+            if self.release(rec):
                 self.events.emit("node_unthrottled", node=rec.name, region=rec.region)
-        resumed = [r.name for r in self.nodes.values() if r.status == "paused"]
+        resumed = [r.name for r in self.roster if r.status == "paused"]
         for name in resumed:
             await self.resume_node(name)
-        restarted = [r.name for r in self.nodes.values() if r.status == "killed" and not r.replaced_by]
+        restarted = [r.name for r in self.roster if r.status == "killed" and not r.replaced_by]
         dead_agents = [
-            a for r in self.nodes.values() if r.status == "running" for a, alive in r.agents_alive.items() if not alive
+            a for r in self.roster if r.status == "running" for a, alive in r.agents_alive.items() if not alive
         ]
         await asyncio.gather(
             *(self.restart_node(name, by="heal") for name in restarted),

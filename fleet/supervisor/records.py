@@ -1,19 +1,29 @@
-"""What the supervisor knows of each lab process, and the error its control API answers with."""
+"""What the supervisor knows of each lab process (its records and the roster that holds them), and the error
+its control API answers with."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["NodeRecord", "ControlError"]
+__all__ = ["NodeRecord", "Roster", "ControlError"]
+
+
+class ControlError(Exception):
+    """An operation refused: the message says why, ``status`` is the HTTP status the control API answers."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass
 class NodeRecord:
     name: str
     region: str
-    role: str  # "agent" or "hub"
+    role: str  # "agent", "hub" or "clients"
     agents: list[str]
     hub: str | None = None
     standby_of: dict[str, Any] | None = None
@@ -34,6 +44,11 @@ class NodeRecord:
     @property
     def process_alive(self) -> bool:
         return self.proc is not None and self.proc.returncode is None
+
+    @property
+    def serving(self) -> bool:
+        """Running, not paused, process alive: a node that answers."""
+        return self.status == "running" and self.process_alive
 
     def as_status(self) -> dict[str, Any]:
         alive = self.status in ("running", "paused") and self.process_alive
@@ -57,7 +72,56 @@ class NodeRecord:
         }
 
 
-class ControlError(Exception):
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
+class Roster:
+    """The records of a lab's nodes by name, and the lookups operations need; an unknown name is a
+    :class:`ControlError` (404) naming what exists, so a typo in an experiment reads as one."""
+
+    def __init__(self, lab: str, regions: list[str]):
+        self.lab = lab
+        self.regions = list(regions)
+        self.nodes: dict[str, NodeRecord] = {}
+        self._port_region: dict[int, str] = {}
+
+    def __iter__(self) -> Iterator[NodeRecord]:
+        return iter(list(self.nodes.values()))
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def add(self, rec: NodeRecord) -> NodeRecord:
+        self.nodes[rec.name] = rec
+        return rec
+
+    def node(self, name: str) -> NodeRecord:
+        rec = self.nodes.get(str(name))
+        if rec is None:
+            raise ControlError(f"no node {name!r} in lab {self.lab} (nodes: {', '.join(self.nodes)})", 404)
+        return rec
+
+    def region(self, region: str) -> str:
+        if region not in self.regions:
+            raise ControlError(f"no region {region!r} (regions: {', '.join(self.regions)})", 404)
+        return region
+
+    def agent_home(self, agent: str) -> NodeRecord:
+        for rec in self.nodes.values():
+            if agent in rec.agents:
+                return rec
+        raise ControlError(f"no agent {agent!r} in lab {self.lab}", 404)
+
+    def seeds(self, exclude: str) -> list[dict[str, str]]:
+        """Serving agent nodes other than ``exclude``: whom a (re)started node joins through."""
+        return [
+            {"name": r.name, "region": r.region, "url": r.node_url}
+            for r in self.nodes.values()
+            if r.role == "agent" and r.name != exclude and r.serving
+        ]
+
+    # ---- addressing: the link layer finds a destination's region by its port ----------------
+    def index_ports(self, rec: NodeRecord) -> None:
+        for url in [rec.node_url, *rec.agent_urls.values()]:
+            if url:
+                self._port_region[int(url.rsplit(":", 1)[1].split("/")[0])] = rec.region
+
+    def region_of_port(self, port: int) -> str | None:
+        return self._port_region.get(port)
