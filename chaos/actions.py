@@ -17,9 +17,13 @@ from typing import Any
 
 from chaoslib.types import Configuration, Secrets
 
+from chaos import lease
 from chaos import targets as tg
+from chaos.control import current_recorder
 from chaos.labref import LabRef, config_value, resolve_lab
-from core.errors import ExperimentError, UserError
+from core.audit import actor, record
+from core.errors import EmergencyStopped, ExperimentError, UserError
+from core.stop import stop_state
 from core.wait import wait_until
 from fleet.topology import parse_topology
 
@@ -44,22 +48,64 @@ log = logging.getLogger("aftershock.chaos")
 
 #: How often loops that wait on the lab poll its status.
 POLL_S = 0.2
+#: Actions that break something (audited as ``inject``, refused under an emergency stop, covered by the
+#: dead-man lease); every other action mends (audited as ``rollback``, always allowed).
+INJECTING = frozenset({"kill_node", "kill_agent", "kill_region", "partition_regions", "add_latency", "add_loss",
+                       "pause_node", "stress_node", "churn"})
 
 
 def _seed(seed: int | str | None, configuration: Configuration) -> int | str | None:
     return seed if seed is not None else config_value(configuration, "aftershock_seed")
 
 
-def _done(lab: LabRef, action: str, **fields: Any) -> dict[str, Any]:
+def _run_id(configuration: Configuration) -> str | None:
+    """The run this activity belongs to: the runner's, or the one the recording control created."""
+    run = config_value(configuration, "aftershock_run_id")
+    if run:
+        return str(run)
+    recorder = current_recorder()
+    return recorder.run_id if recorder is not None else None
+
+
+def _refuse_if_stopped(lab: LabRef, action: str, configuration: Configuration) -> None:
+    """Under an emergency stop: audit the refusal, end the experiment gracefully, raise one line."""
+    state = stop_state(lab.settings.home)
+    if state is None:
+        return
+    run = _run_id(configuration)
+    record(lab.settings.home, "refused", actor(), run=run, lab=lab.name, target=action, reason=state.describe())
+    lease.interrupt_experiment(state.describe(), run)
+    raise EmergencyStopped(f"{action} refused: {state.describe()}; clear it with `aftershock stop --clear`")
+
+
+def _lab(configuration: Configuration, action: str) -> LabRef:
+    """The lab an action acts on; an injection is checked against the stop and covered by a lease first."""
+    lab = resolve_lab(configuration)
+    if action in INJECTING:
+        _refuse_if_stopped(lab, action, configuration)
+        lease.attach(lab, configuration, _run_id(configuration))
+    return lab
+
+
+def _done(lab: LabRef, action: str, configuration: Configuration, target: Any, **fields: Any) -> dict[str, Any]:
+    """The action's result; audited as an injection or a rollback, with run, lab and target."""
     result = {"lab": lab.name, "action": action, "at": time.time(), **fields}
     log.info("%s on lab %s: %s", action, lab.name, {k: v for k, v in fields.items() if k != "results"})
+    if isinstance(target, list | tuple):
+        target = ",".join(str(t) for t in target) or "-"
+    record(lab.settings.home, "inject" if action in INJECTING else "rollback", actor(), run=_run_id(configuration),
+           lab=lab.name, target=str(target)[:500], action_name=action)
     return result
 
 
-def _selected_nodes(configuration: Configuration, name: Any, region: Any, role: str | None, count: int | None,
-                    percent: float | None, seed: Any) -> tuple[LabRef, list[dict[str, Any]]]:
+def _link_names(links: list[dict[str, Any]]) -> list[str]:
+    return [f"{li.get('src')}->{li.get('dst')}" for li in links]
+
+
+def _selected_nodes(configuration: Configuration, action: str, name: Any, region: Any, role: str | None,
+                    count: int | None, percent: float | None, seed: Any) -> tuple[LabRef, list[dict[str, Any]]]:
     """The lab and the nodes an action targets (see chaos.targets for the selection rules)."""
-    lab = resolve_lab(configuration)
+    lab = _lab(configuration, action)
     nodes = tg.select_nodes(lab.live_status(), name=name, region=region, role=role, count=count, percent=percent,
                             seed=_seed(seed, configuration))
     return lab, nodes
@@ -76,9 +122,10 @@ def kill_node(
     secrets: Secrets = None,
 ) -> dict[str, Any]:
     """SIGKILL the selected nodes' processes (a machine or pod host lost). ``count: 0`` kills nothing."""
-    lab, nodes = _selected_nodes(configuration, name, region, role, count, percent, seed)
+    lab, nodes = _selected_nodes(configuration, "kill_node", name, region, role, count, percent, seed)
     results = [lab.client.kill_node(n["name"]) for n in nodes]
-    return _done(lab, "kill_node", killed=[n["name"] for n in nodes], results=results)
+    killed = [n["name"] for n in nodes]
+    return _done(lab, "kill_node", configuration, killed, killed=killed, results=results)
 
 
 def kill_agent(
@@ -101,7 +148,7 @@ def kill_agent(
     """
     if times < 1:
         raise ExperimentError(f"kill_agent: times must be >= 1, not {times}")
-    lab = resolve_lab(configuration)
+    lab = _lab(configuration, "kill_agent")
     chosen = tg.select_agents(lab.live_status(), agent=agent, node=node, region=region, count=count,
                               percent=percent, seed=_seed(seed, configuration))
     ids = [a["id"] for a in chosen]
@@ -111,6 +158,8 @@ def kill_agent(
             _wait_agents_back(lab, ids, interval_s)
             if uptime_s > 0:
                 time.sleep(uptime_s)  # pacing: let the restarted agent serve before it crashes again
+        if round_ > 0:
+            _refuse_if_stopped(lab, "kill_agent", configuration)
         serving = {a["id"] for a in tg.agent_candidates(lab.live_status(), agent=ids)}
         for agent_id in ids:
             if agent_id in serving:
@@ -118,7 +167,7 @@ def kill_agent(
                 kills.append({"round": round_, "agent": agent_id, "ts": time.time()})
             else:
                 kills.append({"round": round_, "agent": agent_id, "ts": time.time(), "skipped": "not serving"})
-    return _done(lab, "kill_agent", agents=ids, kills=kills)
+    return _done(lab, "kill_agent", configuration, ids, agents=ids, kills=kills)
 
 
 def _wait_agents_back(lab: LabRef, ids: list[str], timeout_s: float) -> bool:
@@ -136,20 +185,21 @@ def kill_region(
     region: str | list[str], configuration: Configuration = None, secrets: Secrets = None
 ) -> dict[str, Any]:
     """SIGKILL every node of the region(s), hubs included (a whole region lost)."""
-    lab = resolve_lab(configuration)
+    lab = _lab(configuration, "kill_region")
     regions = tg.select_regions(lab.live_status(), region)
     results = [lab.client.kill_region(r) for r in regions]
-    return _done(lab, "kill_region", regions=regions, killed=[n for r in results for n in r.get("killed", [])])
+    return _done(lab, "kill_region", configuration, regions, regions=regions,
+                 killed=[n for r in results for n in r.get("killed", [])])
 
 
 def restore_region(
     region: str | list[str] | None = None, configuration: Configuration = None, secrets: Secrets = None
 ) -> dict[str, Any]:
     """Restart the region's killed nodes that were not replaced (every region when none is named)."""
-    lab = resolve_lab(configuration)
+    lab = _lab(configuration, "restore_region")
     regions = tg.select_regions(lab.live_status(), region)
     results = [lab.client.restore_region(r) for r in regions]
-    return _done(lab, "restore_region", regions=regions,
+    return _done(lab, "restore_region", configuration, regions, regions=regions,
                  restored=[n for r in results for n in r.get("restored", [])])
 
 
@@ -164,10 +214,11 @@ def partition_regions(
     region: str, other: str = "*", configuration: Configuration = None, secrets: Secrets = None
 ) -> dict[str, Any]:
     """Cut the links between ``region`` and ``other`` both ways; ``other="*"`` isolates ``region`` from all."""
-    lab = resolve_lab(configuration)
+    lab = _lab(configuration, "partition_regions")
     pairs = tg.link_pairs(lab.live_status(), region, other, both_directions=True)
     _set_links(lab, pairs, cut=True)
-    return _done(lab, "partition_regions", cut=[f"{a}->{b}" for a, b in pairs])
+    cut = [f"{a}->{b}" for a, b in pairs]
+    return _done(lab, "partition_regions", configuration, cut, cut=cut)
 
 
 def add_latency(
@@ -181,14 +232,14 @@ def add_latency(
     """Add ``latency_ms`` of one-way delay on top of each matching link's current latency (``*`` = any)."""
     if not 0 <= float(latency_ms) <= 60_000:
         raise ExperimentError(f"add_latency: latency_ms must be in 0..60000, not {latency_ms}")
-    lab = resolve_lab(configuration)
+    lab = _lab(configuration, "add_latency")
     status = lab.live_status()
     current = {(li["src"], li["dst"]): float(li.get("latency_ms", 0.0)) for li in status.get("links") or []}
     changed = []
     for src_, dst_ in tg.link_pairs(status, src, dst, both_directions=both_directions):
         new = min(60_000.0, current.get((src_, dst_), 0.0) + float(latency_ms))
         changed.extend(lab.client.set_link(src_, dst_, latency_ms=new).get("links", []))
-    return _done(lab, "add_latency", added_ms=float(latency_ms), links=changed)
+    return _done(lab, "add_latency", configuration, _link_names(changed), added_ms=float(latency_ms), links=changed)
 
 
 def add_loss(
@@ -202,16 +253,17 @@ def add_loss(
     """Drop ``loss`` (0..1) of the requests on each matching link (a dropped request black-holes)."""
     if not 0 <= float(loss) <= 1:
         raise ExperimentError(f"add_loss: loss must be a fraction in 0..1, not {loss}")
-    lab = resolve_lab(configuration)
+    lab = _lab(configuration, "add_loss")
     pairs = tg.link_pairs(lab.live_status(), src, dst, both_directions=both_directions)
-    return _done(lab, "add_loss", loss=float(loss), links=_set_links(lab, pairs, loss=float(loss)))
+    links = _set_links(lab, pairs, loss=float(loss))
+    return _done(lab, "add_loss", configuration, _link_names(links), loss=float(loss), links=links)
 
 
 def heal_links(
     src: str = "*", dst: str = "*", configuration: Configuration = None, secrets: Secrets = None
 ) -> dict[str, Any]:
     """Put the matching links back to the topology's latency, no loss, not cut (nodes are left alone)."""
-    lab = resolve_lab(configuration)
+    lab = _lab(configuration, "heal_links")
     status = lab.live_status()
     pairs = tg.link_pairs(status, src, dst, both_directions=False)
     try:
@@ -219,12 +271,12 @@ def heal_links(
         topo = parse_topology(json.loads(path.read_text()), str(path))
     except (OSError, ValueError, UserError) as exc:
         log.warning("heal_links: topology of lab %s unreadable (%s); healing the whole lab instead", lab.name, exc)
-        return _done(lab, "heal_links", healed="all", result=lab.client.heal())
+        return _done(lab, "heal_links", configuration, "all", healed="all", result=lab.client.heal())
     links = []
     for a, b in pairs:
         links.extend(lab.client.set_link(a, b, latency_ms=topo.link_latency_ms(a, b), loss=0.0, cut=False)
                      .get("links", []))
-    return _done(lab, "heal_links", links=links)
+    return _done(lab, "heal_links", configuration, _link_names(links), links=links)
 
 
 def pause_node(
@@ -238,21 +290,22 @@ def pause_node(
     secrets: Secrets = None,
 ) -> dict[str, Any]:
     """SIGSTOP the selected nodes: a gray failure, sockets open and nothing answering."""
-    lab, nodes = _selected_nodes(configuration, name, region, role, count, percent, seed)
+    lab, nodes = _selected_nodes(configuration, "pause_node", name, region, role, count, percent, seed)
     for n in nodes:
         lab.client.pause_node(n["name"])
-    return _done(lab, "pause_node", paused=[n["name"] for n in nodes])
+    paused = [n["name"] for n in nodes]
+    return _done(lab, "pause_node", configuration, paused, paused=paused)
 
 
 def resume_node(
     name: str | list[str] | None = None, configuration: Configuration = None, secrets: Secrets = None
 ) -> dict[str, Any]:
     """SIGCONT the named paused nodes, or every paused node when none is named."""
-    lab = resolve_lab(configuration)
+    lab = _lab(configuration, "resume_node")
     names = tg.paused_nodes(lab.live_status(), name)
     for n in names:
         lab.client.resume_node(n)
-    return _done(lab, "resume_node", resumed=names)
+    return _done(lab, "resume_node", configuration, names, resumed=names)
 
 
 def stress_node(
@@ -268,21 +321,22 @@ def stress_node(
 ) -> dict[str, Any]:
     """Starve the selected nodes of CPU: they run only ``cpu_percent`` of the time (a noisy neighbour, an
     overloaded host). Alive and answering, just slow: the gray failure health checks tend to miss."""
-    lab, nodes = _selected_nodes(configuration, name, region, role, count, percent, seed)
+    lab, nodes = _selected_nodes(configuration, "stress_node", name, region, role, count, percent, seed)
     for n in nodes:
         lab.client.throttle_node(n["name"], cpu_percent)
-    return _done(lab, "stress_node", stressed=[n["name"] for n in nodes], cpu_percent=cpu_percent)
+    stressed = [n["name"] for n in nodes]
+    return _done(lab, "stress_node", configuration, stressed, stressed=stressed, cpu_percent=cpu_percent)
 
 
 def relieve_node(
     name: str | list[str] | None = None, configuration: Configuration = None, secrets: Secrets = None
 ) -> dict[str, Any]:
     """Give the named stressed nodes (or every stressed node) their CPU back."""
-    lab = resolve_lab(configuration)
+    lab = _lab(configuration, "relieve_node")
     targets = tg.describe_targets(lab.live_status(), "relieve_node", {"name": name})["targets"]
     for n in targets:
         lab.client.unthrottle_node(n)
-    return _done(lab, "relieve_node", relieved=targets)
+    return _done(lab, "relieve_node", configuration, targets, relieved=targets)
 
 
 def churn(
@@ -303,7 +357,7 @@ def churn(
     """
     if interval_s <= 0 or duration_s < 0:
         raise ExperimentError("churn: interval_s must be > 0 and duration_s >= 0")
-    lab = resolve_lab(configuration)
+    lab = _lab(configuration, "churn")
     rng = random.Random(_seed(seed, configuration))
     start = time.monotonic()
     events: list[dict[str, Any]] = []
@@ -317,6 +371,7 @@ def churn(
         if now - start >= duration_s:
             break
         if now >= next_kill:
+            _refuse_if_stopped(lab, "churn", configuration)
             candidates = tg.node_candidates(lab.live_status(), region=region, role=role)
             if candidates:
                 victim = rng.choice(candidates)["name"]
@@ -331,7 +386,8 @@ def churn(
         time.sleep(max(0.0, min(wake - time.monotonic(), interval_s)))  # pacing, not synchronisation
     for _due, name in pending:
         events.append(_restart(lab, name))
-    return _done(lab, "churn", events=events, killed=[e["node"] for e in events if e["kind"] == "killed"])
+    killed = [e["node"] for e in events if e["kind"] == "killed"]
+    return _done(lab, "churn", configuration, killed, events=events, killed=killed)
 
 
 def _restart(lab: LabRef, name: str) -> dict[str, Any]:
@@ -345,5 +401,5 @@ def _restart(lab: LabRef, name: str) -> dict[str, Any]:
 
 def heal(configuration: Configuration = None, secrets: Secrets = None) -> dict[str, Any]:
     """Everything back: links to the topology, paused nodes resumed, killed nodes and agents restarted."""
-    lab = resolve_lab(configuration)
-    return _done(lab, "heal", result=lab.client.heal())
+    lab = _lab(configuration, "heal")
+    return _done(lab, "heal", configuration, "all", result=lab.client.heal())

@@ -17,7 +17,7 @@ from typing import Any
 
 from core.engine import Engine
 from core.errors import ExperimentError, LabNotFound
-from core.settings import Settings
+from core.settings import Settings, max_fault_from_env
 from engines import open_target
 from fleet.engine import LabEngine
 from fleet.lab import lab_status, list_labs
@@ -37,9 +37,12 @@ def config_value(configuration: Mapping[str, Any] | None, key: str, default: Any
 
 
 def resolve_settings(configuration: Mapping[str, Any] | None = None) -> Settings:
-    """``aftershock_home`` from the configuration, else the environment (the CLI boundary of ``chaos run``)."""
+    """``aftershock_home`` from the configuration, else the environment (the CLI boundary of ``chaos run``);
+    the fault cap always from the environment (``AFTERSHOCK_MAX_FAULT_S``)."""
     home = config_value(configuration, "aftershock_home")
-    return Settings(home=Path(str(home)).expanduser()) if home else Settings.from_env()
+    if home:
+        return Settings(home=Path(str(home)).expanduser(), max_fault_s=max_fault_from_env())
+    return Settings.from_env()
 
 
 @dataclass

@@ -69,3 +69,19 @@ class LabEngine:
 
     def heal(self) -> dict[str, Any]:
         return self.client.heal()
+
+    # The dead-man lease, lab only (chaos/lease.py): not part of core.engine.Engine.
+    def use_lease(self, lease: str | None, actor: str | None = None) -> None:
+        self.client.use_lease(lease, actor)
+
+    def open_lease(self, **kwargs: Any) -> dict[str, Any]:
+        return self.client.open_lease(**kwargs)
+
+    def renew_lease(self, lease: str) -> dict[str, Any]:
+        return self.client.renew_lease(lease)
+
+    def release_lease(self, lease: str) -> dict[str, Any]:
+        return self.client.release_lease(lease)
+
+    def faults(self) -> list[dict[str, Any]]:
+        return self.client.faults()

@@ -35,8 +35,8 @@ DOWN_TIMEOUT_S = 15.0
 SUPERVISOR_MODULE = "fleet.supervisor"
 
 
-def _supervisor_cmdline(lab_dir: Path, name: str, seed: int, owner_pid: int | None) -> list[str]:
-    args = ["--lab-dir", str(lab_dir), "--name", name, "--seed", str(seed)]
+def _supervisor_cmdline(lab_dir: Path, name: str, seed: int, owner_pid: int | None, max_fault_s: float) -> list[str]:
+    args = ["--lab-dir", str(lab_dir), "--name", name, "--seed", str(seed), "--max-fault-s", f"{max_fault_s:g}"]
     return [sys.executable, "-m", SUPERVISOR_MODULE, *args, *(["--owner-pid", str(owner_pid)] if owner_pid else [])]
 
 
@@ -126,7 +126,7 @@ def lab_up(
     (lab_dir / "topology.json").write_text(topo.model_dump_json(indent=1))
     with open(lab_dir / "supervisor.log", "ab") as log_fh:
         proc = subprocess.Popen(
-            _supervisor_cmdline(lab_dir, name, seed, owner_pid),
+            _supervisor_cmdline(lab_dir, name, seed, owner_pid, settings.max_fault_s),
             stdin=subprocess.DEVNULL,
             stdout=log_fh,
             stderr=log_fh,
@@ -261,3 +261,32 @@ class ControlClient:
 
     def heal(self) -> dict[str, Any]:
         return self._post("/heal", {})
+
+    # ---- the dead-man lease (fleet/supervisor/deadman.py, docs/safety.md) ----------------
+    def use_lease(self, lease: str | None, actor: str | None = None) -> None:
+        """Tag every later fault call with the lease (and on whose behalf), so the lab knows whose fault it is."""
+        for header, value in (("X-Aftershock-Lease", lease), ("X-Aftershock-Actor", actor)):
+            if value:
+                self._session.headers[header] = value
+            else:
+                self._session.headers.pop(header, None)
+
+    def open_lease(self, *, holder: str, pid: int | None, run: str | None, ttl_s: float,
+                   max_fault_s: float) -> dict[str, Any]:
+        return self._post("/lease", {"holder": holder, "pid": pid, "run": run, "ttl_s": ttl_s,
+                                     "max_fault_s": max_fault_s})
+
+    def renew_lease(self, lease: str) -> dict[str, Any]:
+        return self._post("/lease/renew", {"lease": lease})
+
+    def release_lease(self, lease: str) -> dict[str, Any]:
+        return self._post("/lease/release", {"lease": lease})
+
+    def faults(self) -> list[dict[str, Any]]:
+        """The faults the lab's dead-man knows to be active (kind, target, lease, who, expires_in_s)."""
+        try:
+            resp = self._session.get(f"{self.url}/faults", timeout=self.timeout_s)
+            resp.raise_for_status()
+        except requests.RequestException as exc:
+            raise LabError(f"lab control API at {self.url} unreachable: {type(exc).__name__}") from None
+        return list(resp.json().get("faults", []))

@@ -12,6 +12,7 @@ import logging
 import signal
 from pathlib import Path
 
+from core.settings import DEFAULT_MAX_FAULT_S
 from fleet.supervisor.supervisor import Supervisor
 from fleet.topology import parse_topology
 
@@ -26,10 +27,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--name", required=True)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--owner-pid", type=int, default=None, help="stop the lab when this process is gone")
+    parser.add_argument("--max-fault-s", type=float, default=DEFAULT_MAX_FAULT_S,
+                        help="hard cap on any fault's duration (the dead-man reverts older faults)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s supervisor %(levelname)s %(message)s")
     topo = parse_topology(json.loads((args.lab_dir / "topology.json").read_text()), str(args.lab_dir))
-    supervisor = Supervisor(topo, args.name, args.seed, args.lab_dir, owner_pid=args.owner_pid)
+    supervisor = Supervisor(topo, args.name, args.seed, args.lab_dir, owner_pid=args.owner_pid,
+                            max_fault_s=args.max_fault_s)
 
     async def run() -> None:
         stop = asyncio.Event()

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from fleet.agents.net import token_middleware
+from fleet.supervisor.deadman import ACTOR_HEADER, LEASE_HEADER, DeadMan
 from fleet.supervisor.faults import Faults
 from fleet.supervisor.records import ControlError
 
@@ -60,9 +61,22 @@ def _ops(target: ControlTarget) -> dict[str, Op]:
     }
 
 
-def control_app(target: ControlTarget, token: str) -> web.Application:
-    """The control API (chaos) and the provisioning API (the deployments' orchestrators), token-guarded."""
+def control_app(target: ControlTarget, token: str, deadman: DeadMan | None = None) -> web.Application:
+    """The control API (chaos) and the provisioning API (the deployments' orchestrators), token-guarded.
+
+    With a ``deadman`` (fleet/supervisor/deadman.py): injections are refused under an emergency stop (423),
+    every fault applied is recorded with the lease it came under, and the lease routes are served.
+    """
     app = web.Application(middlewares=[token_middleware(token, ("/",))])
+
+    def refused(request: web.Request, body: dict[str, Any]) -> web.Response | None:
+        reason = deadman.refusal(request.path, body) if deadman else None
+        return None if reason is None else web.json_response({"error": reason}, status=423)
+
+    def noted(request: web.Request, body: dict[str, Any], result: dict[str, Any]) -> None:
+        if deadman:
+            deadman.note(request.path, body, result, request.headers.get(LEASE_HEADER),
+                         request.headers.get(ACTOR_HEADER))
 
     def handler(op: Op):
         async def handle(request: web.Request) -> web.Response:
@@ -72,9 +86,12 @@ def control_app(target: ControlTarget, token: str) -> web.Application:
                 return web.json_response({"error": "body is not JSON"}, status=400)
             if not isinstance(body, dict):
                 return web.json_response({"error": "body must be a JSON object"}, status=400)
+            if (refusal := refused(request, body)) is not None:
+                return refusal
             try:
                 async with target.operation():
                     result = await op(body)
+                noted(request, body, result)
             except KeyError as exc:
                 return web.json_response({"error": f"missing field {exc.args[0]!r}"}, status=400)
             except ControlError as exc:
@@ -92,7 +109,10 @@ def control_app(target: ControlTarget, token: str) -> web.Application:
             body = await request.json()
             if not isinstance(body, dict):
                 raise TypeError
+            if (refusal := refused(request, body)) is not None:
+                return refusal
             result = target.faults.set_link(body)
+            noted(request, body, result)
         except ControlError as exc:
             return web.json_response({"error": str(exc)}, status=exc.status)
         except (json.JSONDecodeError, TypeError):
@@ -106,7 +126,36 @@ def control_app(target: ControlTarget, token: str) -> web.Application:
     async def directory(_r: web.Request) -> web.Response:
         return web.json_response(target.directory())
 
+    if deadman is not None:
+        _lease_routes(app, deadman)
     app.router.add_post("/link", link)
     app.router.add_get("/status", status)
     app.router.add_get("/directory", directory)
     return app
+
+
+def _lease_routes(app: web.Application, deadman: DeadMan) -> None:
+    """Leases never wait behind the operation lock: a renewal stuck behind a slow restart would expire."""
+    routes = {"/lease": deadman.open_lease, "/lease/renew": deadman.renew, "/lease/release": deadman.release}
+
+    def handler(op: Callable[[dict[str, Any]], dict[str, Any]]):
+        async def handle(request: web.Request) -> web.Response:
+            try:
+                body = await request.json() if request.can_read_body else {}
+                if not isinstance(body, dict):
+                    raise TypeError
+                return web.json_response(op(body))
+            except (json.JSONDecodeError, TypeError):
+                return web.json_response({"error": "body must be a JSON object"}, status=400)
+            except ControlError as exc:
+                return web.json_response({"error": str(exc)}, status=exc.status)
+
+        return handle
+
+    for path, op in routes.items():
+        app.router.add_post(path, handler(op))
+
+    async def faults(_r: web.Request) -> web.Response:
+        return web.json_response({"faults": deadman.active(), "leases": [v.as_dict() for v in deadman.leases.values()]})
+
+    app.router.add_get("/faults", faults)

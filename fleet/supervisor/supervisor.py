@@ -24,9 +24,11 @@ import aiohttp
 import psutil
 
 from core.logs import EventLog
+from core.settings import DEFAULT_MAX_FAULT_S
 from fleet.agents.net import start_site
 from fleet.plan import plan_nodes
 from fleet.supervisor.control_api import control_app
+from fleet.supervisor.deadman import DeadMan
 from fleet.supervisor.faults import Faults
 from fleet.supervisor.launcher import Launcher
 from fleet.supervisor.netlink import EgressProxy, LinkTable
@@ -44,7 +46,8 @@ OWNER_POLL_S = 0.5
 class Supervisor:
     """One lab: its topology, its components, its state file (``state.json``, the lab status)."""
 
-    def __init__(self, topology: Topology, name: str, seed: int, lab_dir: Path, owner_pid: int | None = None):
+    def __init__(self, topology: Topology, name: str, seed: int, lab_dir: Path, owner_pid: int | None = None,
+                 max_fault_s: float = DEFAULT_MAX_FAULT_S):
         self.topo = topology
         self.name = name
         self.seed = seed
@@ -72,6 +75,8 @@ class Supervisor:
         self.started_at = time.time()
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task] = set()
+        self.deadman = DeadMan(name, lab_dir.parent.parent, max_fault_s, roster=self.roster, faults=self.faults,
+                               topology=topology, events=self.events, operation=self.operation, owner_pid=owner_pid)
 
     # ---- state --------------------------------------------------------------------------
     def directory(self) -> dict[str, Any]:
@@ -273,7 +278,7 @@ class Supervisor:
     # ---- lifecycle ----------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         await self.launcher.start()
-        runner, port = await start_site(control_app(self, self.token))
+        runner, port = await start_site(control_app(self, self.token, self.deadman))
         self.control_url = f"http://127.0.0.1:{port}"
         await self.proxy.start(self.topo.region_names)
         try:
@@ -282,6 +287,7 @@ class Supervisor:
             self.ready = True
             self.events.emit("lab_started", topology=self.topo.name, nodes=len(self.roster))
             self.write_state()
+            self._tasks.add(asyncio.create_task(self.deadman.run(stop)))
             if self.owner_pid:
                 lease = asyncio.create_task(self._watch_owner(stop))
                 self._tasks.add(lease)
@@ -299,6 +305,7 @@ class Supervisor:
         while not stop.is_set():
             if not psutil.pid_exists(int(self.owner_pid or 0)):
                 log.warning("owner %s is gone; stopping lab %s", self.owner_pid, self.name)
+                await self.deadman.controller_gone(reason=f"the owner process {self.owner_pid} is gone")
                 stop.set()
                 return
             await asyncio.sleep(OWNER_POLL_S)
