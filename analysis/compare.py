@@ -1,8 +1,11 @@
 """Across repeats: medians, bootstrap 95 % intervals and verdicts that only speak when clear.
 
-Censored TTRs (not recovered) count as +infinity: a run that never recovered is slower than every
-run that did, so medians and intervals stay honest instead of dropping the worst runs. An
-interval bound that is infinite is written as null with ``high_censored: true``.
+Censored TTRs (not recovered by itself: never back, or back only after the fault was lifted) count as
++infinity: a run that never recovered is slower than every run that did, so medians and intervals stay
+honest instead of dropping the worst runs. An interval bound that is infinite is written as null with
+``high_censored: true``. Control runs (analysis/controls.py) are summarised apart and set the noise a
+verdict must exceed; with fewer repeats than a verdict needs, each topology still states what its runs
+show (``single_run``), labelled "one run: repeat to confirm".
 """
 
 from __future__ import annotations
@@ -10,18 +13,21 @@ from __future__ import annotations
 import itertools
 import math
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from analysis.controls import ControlNoise, beyond_noise, fault_effects, noise_by_topology
+from analysis.faults import RECOVERY_CLASSES
 from analysis.jsonsafe import SCHEMA_VERSION, json_safe
 from analysis.run import RunMetrics
 
 __all__ = [
     "SUMMARY_METRICS",
     "VERDICT_METRICS",
+    "SINGLE_RUN_LABEL",
     "EXCLUDED_STATUSES",
     "MetricSummary",
     "Verdict",
@@ -39,20 +45,28 @@ SUMMARY_METRICS = (
     "impact_onset_s",
     "ttd_s",
     "ttr_s",
+    "ttr_after_lift_s",
+    "fault_s",
+    "availability_during_fault",
     "depth",
     "resilience_loss",
     "resilience",
     "lost_tasks",
     "sessions_lost",
     "p99_inflation",
+    "p99_ok_s",
     "blast_radius_regions",
     "blast_radius_sessions",
     "budget_burn_rate",
+    "lost_writes",
+    "duplicated_tasks",
 )
+
+SINGLE_RUN_LABEL = "one run: repeat to confirm"
 
 # metric -> (True if higher is better, phrase "<better> ... <worse>")
 VERDICT_METRICS: dict[str, tuple[bool, str]] = {
-    "ttr_s": (False, "recovers faster than"),
+    "ttr_s": (False, "recovers by itself faster than"),
     "ttd_s": (False, "detects the failure faster than"),
     "resilience_loss": (False, "loses less resilience than"),
     "depth": (False, "degrades less deeply than"),
@@ -160,7 +174,8 @@ def intervals_overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
 class Verdict:
     """A pairwise statement about one metric.
 
-    ``outcome``: ``clear``, ``no_clear_difference``, ``insufficient_repeats`` or ``no_data``.
+    ``outcome``: ``clear``, ``no_clear_difference``, ``within_control_noise`` (the intervals do not overlap but
+    the difference is within the control runs' noise), ``insufficient_repeats`` or ``no_data``.
     """
 
     metric: str
@@ -168,6 +183,12 @@ class Verdict:
     outcome: str
     better: str | None
     text: str
+    control_noise: dict[str, float | None] | None = None
+
+    @property
+    def decides(self) -> bool:
+        """Whether this verdict says something (a clear difference); the others are folded away in tables."""
+        return self.outcome == "clear"
 
     def to_json_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -176,12 +197,17 @@ class Verdict:
             "topologies": list(self.topologies),
             "outcome": self.outcome,
             "better": self.better,
+            "decides": self.decides,
+            "control_noise": self.control_noise,
             "text": self.text,
         }
 
 
-def _verdict(metric: str, a: str, b: str, sa: MetricSummary, sb: MetricSummary, min_repeats: int) -> Verdict:
+def _verdict(metric: str, a: str, b: str, sa: MetricSummary, sb: MetricSummary, min_repeats: int,
+             noise: Mapping[str, Mapping[str, ControlNoise]] | None = None) -> Verdict:
     higher_better, phrase = VERDICT_METRICS[metric]
+    na, nb = ((noise or {}).get(a, {}).get(metric), (noise or {}).get(b, {}).get(metric))
+    spreads = {a: na.spread if na else None, b: nb.spread if nb else None} if noise else None
     if sa.n == 0 or sb.n == 0:
         return Verdict(metric, (a, b), "no_data", None, f"{metric}: no data for {a if sa.n == 0 else b}")
     if sa.n < min_repeats or sb.n < min_repeats:
@@ -193,7 +219,12 @@ def _verdict(metric: str, a: str, b: str, sa: MetricSummary, sb: MetricSummary, 
         return Verdict(metric, (a, b), "no_clear_difference", None, text)
     a_higher = ia[0] > ib[1]
     better, worse = (a, b) if a_higher == higher_better else (b, a)
-    return Verdict(metric, (a, b), "clear", better, f"{better} {phrase} {worse}")
+    if noise and sa.median is not None and sb.median is not None:
+        beyond = beyond_noise(sa.median - sb.median, [na, nb])
+        if beyond is False:
+            text = f"{metric}: the difference between {a} and {b} is within the control runs' noise"
+            return Verdict(metric, (a, b), "within_control_noise", None, text, spreads)
+    return Verdict(metric, (a, b), "clear", better, f"{better} {phrase} {worse}", spreads)
 
 
 @dataclass(frozen=True)
@@ -207,6 +238,8 @@ class ComparisonSummary:
     verdicts: tuple[Verdict, ...]
     notes: tuple[str, ...] = field(default_factory=tuple)
     params: dict[str, Any] = field(default_factory=dict)
+    controls: dict[str, Any] = field(default_factory=dict)
+    effects: tuple[dict[str, Any], ...] = field(default_factory=tuple)
 
     def to_json_dict(self) -> dict[str, Any]:
         """The stable JSON summary of docs/results.md."""
@@ -221,11 +254,16 @@ class ComparisonSummary:
                     topo: {
                         "runs": s["runs"],
                         "runs_used": s["runs_used"],
+                        "recovery": s["recovery"],
+                        "properties": s["properties"],
+                        "single_run": s["single_run"],
                         "metrics": {k: v.to_json_dict() for k, v in s["metrics"].items()},
                     }
                     for topo, s in self.summary.items()
                 },
                 "verdicts": [v.to_json_dict() for v in self.verdicts],
+                "controls": self.controls,
+                "control_effects": list(self.effects),
                 "notes": list(self.notes),
             }
         )
@@ -246,7 +284,9 @@ def compare(
     Runs whose status is in ``excluded_statuses`` stay in ``results`` but are left out of the
     summary and verdicts. Results are ordered by (topology, repeat, run_id).
     """
-    ordered = tuple(sorted(runs, key=lambda r: (r.topology, r.repeat, r.run_id)))
+    everything = tuple(sorted(runs, key=lambda r: (r.topology, r.repeat, r.run_id, r.control)))
+    ordered = tuple(r for r in everything if not r.control)
+    controls = tuple(r for r in everything if r.control)
     excluded = frozenset(excluded_statuses)
     topologies = sorted({r.topology for r in ordered})
     used = {t: [r for r in ordered if r.topology == t and r.status not in excluded] for t in topologies}
@@ -262,6 +302,9 @@ def compare(
             "runs": sum(r.topology == topo for r in ordered),
             "runs_used": len(used[topo]),
             "metrics": metrics,
+            "recovery": _recovery_summary(used[topo]),
+            "properties": _properties(used[topo]),
+            "single_run": _single_run(used[topo]) if len(used[topo]) < min_repeats else None,
         }
     notes = []
     few = [t for t in topologies if len(used[t]) < min_repeats]
@@ -272,17 +315,83 @@ def compare(
         )
     if len(topologies) < 2:
         notes.append("one topology only: nothing to compare")
+    usable_controls = [r for r in controls if r.status not in excluded]
+    noise = noise_by_topology(usable_controls, list(VERDICT_METRICS)) if usable_controls else None
+    if controls and not noise:
+        notes.append("the control runs could not be used (aborted or interrupted): verdicts without control noise")
     verdicts = tuple(
-        _verdict(m, a, b, summary[a]["metrics"][m], summary[b]["metrics"][m], min_repeats)
+        _verdict(m, a, b, summary[a]["metrics"][m], summary[b]["metrics"][m], min_repeats, noise)
         for a, b in itertools.combinations(topologies, 2)
         for m in VERDICT_METRICS
     )
+    control_doc: dict[str, Any] = {}
+    effects: list[dict[str, Any]] = []
+    if controls:
+        control_doc = {
+            topo: {"runs": [r.run_id for r in controls if r.topology == topo],
+                   "runs_used": sum(r.topology == topo for r in usable_controls),
+                   "noise": {m: n.to_dict() for m, n in (noise or {}).get(topo, {}).items()}}
+            for topo in sorted({r.topology for r in controls})
+        }
+        medians = {t: {m: summary[t]["metrics"][m].median for m in VERDICT_METRICS} for t in topologies}
+        effects = fault_effects(medians, noise or {}, list(VERDICT_METRICS))
     return ComparisonSummary(
         comparison_id=comparison_id,
         experiment=experiment,
-        results=ordered,
+        results=everything,
         summary=summary,
         verdicts=verdicts,
         notes=tuple(notes),
         params={"min_repeats": min_repeats, "seed": seed, "n_resamples": n_resamples, "confidence": 0.95},
+        controls=control_doc,
+        effects=tuple(effects),
     )
+
+
+def _recovery_summary(runs: Sequence[RunMetrics]) -> dict[str, Any]:
+    """How a topology's runs recovered: a count per class, the most common one and its sentence."""
+    counts = {k: 0 for k in RECOVERY_CLASSES}
+    for r in runs:
+        kind = r.metrics.get("recovery")
+        if kind in counts:
+            counts[kind] += 1
+    if not any(counts.values()):
+        return {"counts": counts, "kind": None, "text": None, "mechanisms": {}, "bound_violations": 0}
+    kind = max(RECOVERY_CLASSES, key=lambda k: (counts[k], -RECOVERY_CLASSES.index(k)))
+    example = next(r for r in runs if r.metrics.get("recovery") == kind)
+    mechanisms: dict[str, int] = {}
+    for r in runs:
+        mech = ((r.bounds or {}).get("mechanism") or {}).get("kind")
+        if mech:
+            mechanisms[mech] = mechanisms.get(mech, 0) + 1
+    return {"counts": counts, "kind": kind, "text": (example.recovery or {}).get("text"), "mechanisms": mechanisms,
+            "bound_violations": sum(bool((r.bounds or {}).get("violated")) for r in runs)}
+
+
+def _properties(runs: Sequence[RunMetrics]) -> dict[str, bool | None]:
+    """Checkable properties over every run (True only when every run with a verdict on it holds it)."""
+    out: dict[str, bool | None] = {}
+    for r in runs:
+        for key, value in ((r.ledger or {}).get("properties") or {}).items():
+            if value is None:
+                out.setdefault(key, None)
+            else:
+                out[key] = bool(value) and out.get(key) is not False
+    return out
+
+
+def _single_run(runs: Sequence[RunMetrics]) -> dict[str, Any] | None:
+    """What a topology's few runs show on their own, with per-request intervals, labelled as such."""
+    if not runs:
+        return None
+    statements = []
+    for r in runs:
+        during = (r.recovery or {}).get("availability_during_fault") or {}
+        parts = [str((r.recovery or {}).get("text") or "")]
+        if during.get("value") is not None:
+            parts.append(f"availability during the fault {100 * during['value']:.1f} % "
+                         f"(95 % interval {100 * during['low']:.1f}-{100 * during['high']:.1f} %, "
+                         f"{int(during['n'])} requests)")
+        statements.append({"run_id": r.run_id, "text": "; ".join(p for p in parts if p),
+                           "availability_during_fault": during})
+    return {"label": SINGLE_RUN_LABEL, "runs": len(runs), "statements": statements}

@@ -1,16 +1,18 @@
 """Harm figures of one run over its impact window [t0, t1): tasks, sessions, latency, reach, budget.
 
 Figures from binned counts work for both sources; the session figures need the request log (the
-series carry no session ids) and the latency quantile comes from the request log or from the
-client latency histogram.
+series carry no session ids). Latency is analysis/latency.py's (successes only).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
-from analysis.series import CLIENT_SESSIONS_LOST, increase_between, quantile_from_series
+from analysis.series import CLIENT_SESSIONS_LOST, increase_between
 
 __all__ = [
     "BUDGET_DAYS",
@@ -19,10 +21,9 @@ __all__ = [
     "budget_burn",
     "sessions_lost",
     "blast_radius_sessions",
-    "latency_quantile",
-    "latency_inflation",
     "sessions_lost_from_series",
-    "latency_inflation_from_series",
+    "wilson_interval",
+    "availability_during",
 ]
 
 BUDGET_DAYS = 30
@@ -126,44 +127,38 @@ def blast_radius_sessions(
     return len(failed | lost) / sessions.nunique()
 
 
-def latency_quantile(
-    requests: pd.DataFrame, start: float, end: float, q: float, time_col: str = "end"
-) -> float | None:
-    """Quantile of client latency (every outcome: a timeout is what the client waited) in [start, end)."""
-    part = _in(requests, time_col, start, end)
-    if part.empty or "latency_s" not in part.columns:
-        return None
-    lat = part["latency_s"].to_numpy(dtype=float)
-    lat = lat[np.isfinite(lat)]
-    return float(np.quantile(lat, q)) if lat.size else None
-
-
-def _ratio(num: float | None, den: float | None) -> float | None:
-    if num is None or den is None or den <= 0:
-        return None
-    return num / den
-
-
-def latency_inflation(
-    requests: pd.DataFrame,
-    baseline: tuple[float, float],
-    impact: tuple[float, float],
-    q: float,
-    time_col: str = "end",
-) -> float | None:
-    """Quantile latency during ``impact`` / the same quantile during ``baseline``."""
-    return _ratio(
-        latency_quantile(requests, *impact, q, time_col), latency_quantile(requests, *baseline, q, time_col)
-    )
-
-
 def sessions_lost_from_series(series: pd.DataFrame, start: float, end: float) -> float | None:
     """Increase of the client's sessions-lost counter over [start, end); None when not collected."""
     return increase_between(series, CLIENT_SESSIONS_LOST, start, end)
 
 
-def latency_inflation_from_series(
-    series: pd.DataFrame, baseline: tuple[float, float], impact: tuple[float, float], q: float
-) -> float | None:
-    """Same ratio as :func:`latency_inflation`, from the client latency histogram's buckets."""
-    return _ratio(quantile_from_series(series, q, *impact), quantile_from_series(series, q, *baseline))
+
+#: two-sided 95 % normal quantile
+_Z95 = 1.959963984540054
+
+
+def wilson_interval(ok: float, total: float, z: float = _Z95) -> tuple[float | None, float | None]:
+    """Wilson score interval of a proportion ok/total (good at 0 and 1, where the normal interval is not)."""
+    if total <= 0:
+        return None, None
+    p = ok / total
+    den = 1 + z * z / total
+    centre = (p + z * z / (2 * total)) / den
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / den
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def availability_during(counts: pd.DataFrame, spans: Sequence[tuple[float, float]]) -> dict[str, float | None]:
+    """Availability over the bins inside ``spans`` (the fault's active time), with its per-request interval.
+
+    ``value`` = sum ok / sum total; ``low``/``high`` the Wilson 95 % interval treating requests as independent
+    trials (what one run can say on its own); ``n`` the requests counted.
+    """
+    ok = total = 0.0
+    for start, end in spans:
+        part = _between(counts, start, end)
+        ok += float(np.nansum(part["ok"].to_numpy(dtype=float)))
+        total += float(np.nansum(part["total"].to_numpy(dtype=float)))
+    low, high = wilson_interval(ok, total)
+    return {"value": ok / total if total > 0 else None, "low": low, "high": high, "n": total,
+            "seconds": float(sum(max(0.0, e - s) for s, e in spans))}

@@ -10,7 +10,7 @@ import numpy as np
 
 __all__ = ["SCHEMA_VERSION", "json_safe"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def json_safe(value: Any) -> Any:

@@ -84,7 +84,8 @@ def analyse_availability(
     below = observed & (grid < thr - _TOL)
     onset_idx = int(np.flatnonzero(below)[0]) if below.any() else None
     if onset_idx is None:
-        t1_idx: int | None = 0
+        # no impact, or no data at all after t0 (a run cut short): nothing is known, so nothing recovered
+        t1_idx: int | None = 0 if observed.any() else None
     else:
         t1_idx = _first_sustained(filled, observed, thr, onset_idx, dt, sustain_s, data_end)
 
@@ -93,7 +94,7 @@ def analyse_availability(
     rl = float(np.sum(loss * widths[:stop]))
     depth = float(np.max(loss)) if stop > 0 else 0.0
     resilience = None
-    if a0 > 0:
+    if a0 > 0 and observed.any():
         resilience = float(min(100.0, max(0.0, 100.0 * (1.0 - rl / (a0 * window_s)))))
     return Recovery(
         baseline=a0,

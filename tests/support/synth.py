@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["T0", "requests_from_bins", "requests_from_availability", "series_from_requests", "avail_frame"]
+__all__ = ["T0", "requests_from_bins", "requests_from_availability", "series_from_requests", "avail_frame",
+           "requests_with_outage", "executions_for", "activity"]
 
 T0 = 1_000_000.0  # injection time used throughout; bins start on whole seconds
 
@@ -46,6 +48,7 @@ def requests_from_bins(
                     "served_region": regions[0] if outcome == "ok" else "",
                     "session_ok": 1.0 if outcome == "ok" else np.nan,
                     "attempts": 1,
+                    "task": f"t{i}",
                 }
             )
             i += 1
@@ -121,3 +124,64 @@ def series_from_requests(
                 }
             )
     return pd.DataFrame(rows)
+
+
+def requests_with_outage(
+    onset: float,
+    recovery: float,
+    *,
+    start: float = T0 - 30.0,
+    end: float = T0 + 60.0,
+    rate: float = 40.0,
+    seed: int = 0,
+    ok_latency_s: float = 0.05,
+    fail_latency_s: float = 0.002,
+    sessions: int = 30,
+) -> pd.DataFrame:
+    """A request log with Poisson arrivals at ``rate``/s ending in [start, end): every request ending in
+    [onset, recovery) fails (a refused connection: ``fail_latency_s``), every other one succeeds. The truth is
+    exact: impact from ``onset``, recovery at ``recovery``."""
+    rng = np.random.default_rng(seed)
+    n = int(rate * (end - start) * 1.5) + 10
+    ends = start + np.cumsum(rng.exponential(1.0 / rate, size=n))
+    ends = ends[ends < end]
+    bad = (ends >= onset) & (ends < recovery)
+    lat = np.where(bad, fail_latency_s, ok_latency_s)
+    idx = np.arange(ends.size)
+    return pd.DataFrame({
+        "ts": ends - lat, "end": ends, "client_region": np.where(idx % 2 == 0, "us-east", "eu-west"),
+        "session": [f"s{i % sessions}" for i in idx], "outcome": np.where(bad, "error", "ok"), "latency_s": lat,
+        "agent": np.where(bad, "", "eu-west-n1-a1"), "served_region": np.where(bad, "", "eu-west"),
+        "session_ok": np.where(bad, np.nan, 1.0), "attempts": 1, "task": [f"t{i}" for i in idx],
+    })
+
+
+def executions_for(requests: pd.DataFrame, *, runs: dict[str, int] | None = None,
+                   default: dict[str, int] | None = None, node: str = "eu-west-n1", region: str = "eu-west",
+                   writes: bool = True) -> pd.DataFrame:
+    """The agents' execution log for ``requests``: each task run ``runs[task]`` times, else by outcome
+    (``default``: ok 1, error 0, timeout 0). Executions end 10 ms before the request does."""
+    runs = runs or {}
+    default = {"ok": 1, "error": 0, "timeout": 0, **(default or {})}
+    rows = []
+    for r in requests.itertuples(index=False):
+        k = runs.get(str(r.task), default[str(r.outcome)])
+        for j in range(k):
+            rows.append({"task": str(r.task), "agent": f"{node}-a{j + 1}", "node": node, "region": region,
+                         "start": float(r.ts), "end": float(r.end) - 0.01, "session": str(r.session),
+                         "session_write": 1 if writes else 0})
+    cols = ["task", "agent", "node", "region", "start", "end", "session", "session_write"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def activity(name: str, func: str | None, start: float, end: float | None = None, *, kind: str = "action",
+             phase: str = "method", status: str = "succeeded", arguments: dict | None = None,
+             output: dict | None = None) -> dict:
+    """One timeline entry as chaos/control.py records it."""
+    detail: dict = {"phase": phase, "output": json.dumps(output or {})}
+    if func:
+        detail["func"] = f"chaos.actions.{func}"
+    if arguments is not None:
+        detail["arguments"] = arguments
+    return {"name": name, "type": kind, "start": start, "end": start + 0.05 if end is None else end,
+            "status": status, "detail": detail}

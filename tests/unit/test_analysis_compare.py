@@ -61,7 +61,7 @@ def test_clear_verdict_only_without_overlap() -> None:
     s = compare(runs, comparison_id="c1", experiment="kill-node")
     v = verdict(s, "ttr_s")
     assert v.outcome == "clear" and v.better == "decentralized"
-    assert v.text == "decentralized recovers faster than centralized"
+    assert v.text == "decentralized recovers by itself faster than centralized"
     assert verdict(s, "resilience_loss").outcome == "no_clear_difference"
     loss = verdict(s, "resilience_loss").text
     assert loss.endswith("no clear difference between centralized and decentralized")
@@ -153,11 +153,18 @@ def test_json_summary_shape_from_real_runs() -> None:
         "topology",
         "repeat",
         "status",
+        "control",
         "source",
         "injected_at",
         "request_log",
         "intensity",
         "metrics",
+        "recovery",
+        "fault_windows",
+        "latency",
+        "ledger",
+        "sessions",
+        "partial",
         "bounds",
         "params",
         "notes",

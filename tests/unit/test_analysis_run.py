@@ -46,7 +46,8 @@ def test_step_outage_from_the_request_log() -> None:
     assert mt["lost_tasks"] == 200
     assert mt["blast_radius_regions"] == 1.0
     assert mt["blast_radius_sessions"] == 1.0  # 20 sessions rotate through every bin
-    assert mt["p99_inflation"] == pytest.approx(2.0 / 0.1)
+    assert mt["p99_inflation"] == pytest.approx(1.0)  # successes only: failures (2 s) are time to fail
+    assert mt["time_to_fail_p99_s"] == pytest.approx(2.0) and mt["p99_ok_s"] == pytest.approx(0.1)
     burn = mt["budget_burn"]
     assert burn["error_ratio"] == pytest.approx(200 / 1200)
     assert burn["rate"] == pytest.approx(200 / 1200 / 0.001)
@@ -126,14 +127,24 @@ def test_region_kill_makes_its_nodes_victims() -> None:
     assert time_to_detect(ev, T0) == 4.0
 
 
-def test_suspect_ttr_is_flagged() -> None:
+def test_a_restart_faster_than_its_bound_is_flagged_a_failover_is_not() -> None:
     req = requests_from_availability([0.0] * 2 + [1.0] * 118, per_bin=5)
+    req.loc[req["outcome"] == "ok", "agent"] = "us-east-n1-a1"
     bound = hub_detection_bound(1.0, 3)
-    m = analyse_run(RunInput("r6", "centralized", T0, requests=req, detection=bound, restart_delay_s=5.0))
-    assert m.metrics["ttr_s"] == 2.0
-    assert m.bounds["ttr_suspect"] is True and m.bounds["min_ttr_s"] == 7.0
-    fine = analyse_run(RunInput("r6", "centralized", T0, requests=req, detection=bound, restart_delay_s=0.0))
-    assert fine.bounds["ttr_suspect"] is False
+    kw = {"requests": req, "detection": bound, "restart_delay_s": 5.0}
+    failover = analyse_run(RunInput("r6", "centralized", T0, **kw))
+    assert failover.metrics["ttr_s"] == pytest.approx(2.0)
+    mech = failover.bounds["mechanism"]
+    assert mech["kind"] == "failover" and mech["bound_s"] == 0.0 and mech["violated"] is False
+    assert failover.bounds["restart_bound_s"] == 7.0 and failover.bounds["violated"] is False
+    restarted = events((T0 + 1.5, "agent_restarted", "us-east-n1", "us-east", "us-east-n1-a1", "hub-us-east"))
+    m = analyse_run(RunInput("r6", "centralized", T0, events=restarted, **kw))
+    mech = m.bounds["mechanism"]
+    assert mech["kind"] == "restart" and mech["bound_s"] == 7.0 and mech["violated"] is True
+    assert any("beats the restart bound" in n for n in m.notes)
+    by_the_lift = events((T0 + 1.5, "agent_restarted", "us-east-n1", "us-east", "us-east-n1-a1", "heal"))
+    lifted = analyse_run(RunInput("r6", "centralized", T0, events=by_the_lift, **kw))
+    assert lifted.bounds["mechanism"]["kind"] == "failover"
 
 
 def test_params_change_the_window() -> None:
