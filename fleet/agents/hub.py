@@ -18,9 +18,10 @@ from typing import Any
 
 from aiohttp import web
 
+from fleet.agents.config import ChildConfig, StandbyOf
 from fleet.agents.net import NetError, metrics_handler, start_site
 from fleet.agents.proc import announce_ready
-from fleet.agents.runtime import ChildConfig, NodeMetrics
+from fleet.agents.runtime import NodeMetrics
 from fleet.agents.sessions import Replicator, SessionStore, freshest, session_routes
 
 __all__ = ["Hub", "main"]
@@ -50,17 +51,17 @@ class Peer:
 class Hub:
     def __init__(self, config: ChildConfig):
         self.cfg = config
-        self.name: str = config["name"]
-        self.region: str = config["region"]
+        self.name = config.name
+        self.region = config.region
         self.metrics = NodeMetrics()
         self.events = config.events()
         self.net = config.network()
-        self.rng = random.Random(f"{config['seed']}:{self.name}")
-        self.health = config["health"]
+        self.rng = random.Random(f"{config.seed}:{self.name}")
+        self.health = config.health
         self.agents: dict[str, AgentView] = {}
         self.sessions = SessionStore()
         self.replicator = Replicator(self._push_sessions)
-        self.standby: dict[str, Any] | None = config.get("standby_of")
+        self.standby: StandbyOf | None = config.standby_of
         self.active = self.standby is None
         self._tasks: list[asyncio.Task] = []
         self._peers: list[Peer] = []
@@ -70,7 +71,7 @@ class Hub:
     # ---- directory --------------------------------------------------------------------
     async def refresh_directory(self) -> dict[str, Any] | None:
         try:
-            url = f"{self.cfg['control_url']}/directory"
+            url = f"{self.cfg.control_url}/directory"
             _, directory = await self.net.call(self.region, "GET", url, timeout_s=2.0)
         except NetError:
             return None
@@ -81,7 +82,7 @@ class Hub:
                 view = self.agents.get(agent["id"])
                 if view is None:
                     self.agents[agent["id"]] = AgentView(
-                        agent["id"], node["name"], agent["url"], int(self.cfg["concurrency"])
+                        agent["id"], node["name"], agent["url"], self.cfg.concurrency
                     )
                 elif view.url != agent["url"]:
                     view.url, view.node = agent["url"], node["name"]
@@ -155,10 +156,10 @@ class Hub:
     # ---- orchestrator ---------------------------------------------------------------------
     async def _check(self, agent: AgentView) -> None:
         try:
-            await self.net.call(self.region, "GET", f"{agent.url}/health", timeout_s=float(self.health["timeout_s"]))
+            await self.net.call(self.region, "GET", f"{agent.url}/health", timeout_s=self.health.timeout_s)
         except NetError:
             agent.failures += 1
-            if agent.alive and agent.failures >= int(self.health["failure_threshold"]):
+            if agent.alive and agent.failures >= self.health.failure_threshold:
                 agent.alive = False
                 self.events.emit(
                     "member_dead",
@@ -177,12 +178,12 @@ class Hub:
         agent.alive, agent.failures = True, 0
 
     async def _restart(self, agent: AgentView) -> None:
-        await asyncio.sleep(float(self.cfg["restart_delay_s"]))
+        await asyncio.sleep(self.cfg.restart_delay_s)
         try:
             await self.net.call(
                 self.region,
                 "POST",
-                f"{self.cfg['control_url']}/provision/restart-agent",
+                f"{self.cfg.control_url}/provision/restart-agent",
                 body={"agent": agent.id, "by": self.name},
                 timeout_s=30.0,
             )
@@ -193,7 +194,7 @@ class Hub:
             agent.restart_pending = False
 
     async def orchestrate(self) -> None:
-        interval = float(self.health["interval_s"])
+        interval = self.health.interval_s
         while True:
             started = time.monotonic()
             if self.active:
@@ -207,7 +208,7 @@ class Hub:
             await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
 
     def _choose_replicas(self, directory: dict[str, Any]) -> list[Peer]:
-        count = int(self.cfg.get("replication", 0))
+        count = self.cfg.replication
         if count <= 0:
             return []
         regions = directory["regions"]
@@ -221,7 +222,7 @@ class Hub:
         primary = self.standby
         try:
             await self.net.call(
-                primary["region"], "GET", f"{primary['url']}/health", timeout_s=float(self.health["timeout_s"])
+                primary.region, "GET", f"{primary.url}/health", timeout_s=self.health.timeout_s
             )
             self._primary_down_since = None
             return
@@ -229,15 +230,15 @@ class Hub:
             pass
         now = time.monotonic()
         self._primary_down_since = self._primary_down_since or now
-        if now - self._primary_down_since < float(primary["failover_delay_s"]):
+        if now - self._primary_down_since < primary.failover_delay_s:
             return
-        self.events.emit("hub_failover", node=self.name, region=self.region, by=self.name, primary=primary["name"])
+        self.events.emit("hub_failover", node=self.name, region=self.region, by=self.name, primary=primary.name)
         try:
             await self.net.call(
                 self.region,
                 "POST",
-                f"{self.cfg['control_url']}/provision/take-over",
-                body={"hub": self.name, "primary": primary["name"]},
+                f"{self.cfg.control_url}/provision/take-over",
+                body={"hub": self.name, "primary": primary.name},
                 timeout_s=60.0,
             )
         except NetError as exc:

@@ -18,15 +18,18 @@ import math
 import random
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from core.logs import CsvLogWriter, request_log_writer
+from fleet.agents.config import ChildConfig, ClientsSpec
 from fleet.agents.net import NetError, NetTimeout, metrics_handler, start_site
 from fleet.agents.proc import announce_ready
-from fleet.agents.runtime import LATENCY_BUCKETS, ChildConfig
+from fleet.agents.runtime import LATENCY_BUCKETS
+from fleet.topology import WorkTime
 
 __all__ = ["LoadGenerator", "draw_work_ms", "main"]
 
@@ -36,10 +39,10 @@ COOLDOWN_S = 1.0
 FLUSH_S = 0.25
 
 
-def draw_work_ms(rng: random.Random, spec: dict[str, Any]) -> float:
+def draw_work_ms(rng: random.Random, spec: WorkTime) -> float:
     """One task's work time from the workload's distribution, capped at ``max_ms``."""
-    median, sigma, cap = float(spec["median_ms"]), float(spec["sigma"]), float(spec["max_ms"])
-    kind = spec["distribution"]
+    median, sigma, cap = spec.median_ms, spec.sigma, spec.max_ms
+    kind = spec.distribution
     if kind == "constant":
         value = median
     elif kind == "uniform":
@@ -79,14 +82,17 @@ class LoadGenerator:
     rows: list[list[Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.kind = self.cfg["kind"]
-        self.workload = self.cfg["workload"]
+        if self.cfg.clients is None:
+            raise ValueError(f"{self.cfg.name}: a load generator needs the clients section of its config")
+        self.spec: ClientsSpec = self.cfg.clients
+        self.kind = self.cfg.kind
+        self.workload = self.spec.workload
         self.net = self.cfg.network()
-        self.seed = self.cfg["seed"]
+        self.seed = self.cfg.seed
         self.task_seq = itertools.count(1)
         self.log: CsvLogWriter | None = None
         self.registry = CollectorRegistry()
-        topo = self.cfg["topology"]
+        topo = self.cfg.topology
         self.requests = Counter(
             "aftershock_client_requests",
             "Client requests by outcome",
@@ -106,7 +112,7 @@ class LoadGenerator:
             ["topology", "client_region"],
             registry=self.registry,
         )
-        shares = self.cfg["client_shares"]
+        shares = self.spec.client_shares
         for region in shares:
             for outcome in ("ok", "error", "timeout"):
                 self.requests.labels(topo, region, outcome)
@@ -115,7 +121,7 @@ class LoadGenerator:
         regions = list(self.sessions)
         weights = [shares[r] for r in regions]
         pick = random.Random(f"{self.seed}:sessions")
-        for i in range(int(self.workload["sessions"])):
+        for i in range(self.workload.sessions):
             region = pick.choices(regions, weights)[0]
             self.sessions[region].append(Session(f"s{i:05d}", region))
         self._index()
@@ -124,7 +130,7 @@ class LoadGenerator:
     async def refresh(self) -> None:
         try:
             _, directory = await self.net.call(
-                self.net.region, "GET", f"{self.cfg['control_url']}/directory", timeout_s=2.0
+                self.net.region, "GET", f"{self.cfg.control_url}/directory", timeout_s=2.0
             )
         except NetError:
             return
@@ -148,23 +154,23 @@ class LoadGenerator:
         self._by_region: dict[str, list[Endpoint]] = {}
         for ep in sorted(self.endpoints, key=lambda e: e.key):
             self._by_region.setdefault(ep.region, []).append(ep)
-        hub_order = self.cfg["hub_order"]
+        hub_order = self.spec.hub_order
         if hub_order:  # centralized: primary hub, then its standby
             for eps in self._by_region.values():
                 eps.sort(key=lambda e: hub_order.index(e.key) if e.key in hub_order else len(hub_order))
-        lat = self.cfg.latency_ms
+        lat = self.cfg.latency
         self._region_order = {
             src: sorted(self._by_region, key=lambda r: (hub_order.index(self._by_region[r][0].key)
                                                         if hub_order and self._by_region[r][0].key in hub_order
                                                         else 0, lat(src, r), r))
-            for src in self.cfg["client_shares"]
+            for src in self.spec.client_shares
         }
 
     def candidates(self, session: Session, limit: int | None = None) -> list[Endpoint]:
         """Endpoints in the order this client tries them: the agent that served the session last, then the
         nearest region first; within a region a stable per-session starting point spreads sessions over
         agents. Endpoints cooling down after a failure come last."""
-        limit = limit or int(self.workload["max_attempts"])
+        limit = limit or self.workload.max_attempts
         now = time.monotonic()
         ready: list[Endpoint] = []
         cooling: list[Endpoint] = []
@@ -189,7 +195,7 @@ class LoadGenerator:
     # ---- one request --------------------------------------------------------------------
     async def request(self, session: Session, work_ms: float) -> None:
         session.busy = True
-        timeout_s = float(self.workload["timeout_s"])
+        timeout_s = self.workload.timeout_s
         started_wall, started = time.time(), time.monotonic()
         outcome, reply, attempts = "error", None, 0
         task = f"{session.id}.{next(self.task_seq)}"
@@ -224,7 +230,7 @@ class LoadGenerator:
         finally:
             session.busy = False
         latency = time.monotonic() - started
-        topo = self.cfg["topology"]
+        topo = self.cfg.topology
         self.requests.labels(topo, session.region, outcome).inc()
         self.latency.labels(topo, session.region).observe(latency)
         agent = served = session_ok = ""
@@ -263,7 +269,7 @@ class LoadGenerator:
         next_at = time.monotonic()
         while True:
             next_at += arrivals.expovariate(rate)
-            work_ms = draw_work_ms(work, self.workload["work_time"])
+            work_ms = draw_work_ms(work, self.workload.work_time)
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
             idle = [s for s in chooser.sample(pool, min(8, len(pool))) if not s.busy]
             if not idle:
@@ -280,15 +286,15 @@ class LoadGenerator:
             self.log.write_rows(rows)
 
     async def run(self) -> None:
-        self.log = request_log_writer(self.cfg["request_log"])
+        self.log = request_log_writer(Path(self.spec.request_log))
         await self.net.start()
         app = web.Application()
         app.router.add_get("/metrics", metrics_handler(self.registry))
         runner, port = await start_site(app)
         await self.refresh()
-        total = float(self.workload["tasks_per_s"])
+        total = self.workload.tasks_per_s
         tasks = [
-            asyncio.create_task(self.region_clients(r, total * self.cfg["client_shares"][r])) for r in self.sessions
+            asyncio.create_task(self.region_clients(r, total * self.spec.client_shares[r])) for r in self.sessions
         ]
         announce_ready({"metrics_url": f"http://127.0.0.1:{port}/metrics"})
         try:

@@ -16,9 +16,10 @@ from typing import Any
 
 from aiohttp import web
 
+from fleet.agents.config import ChildConfig
 from fleet.agents.net import NetError, metrics_handler, start_site, token_middleware
 from fleet.agents.proc import announce_ready
-from fleet.agents.runtime import ChildConfig, NodeMetrics
+from fleet.agents.runtime import NodeMetrics
 from fleet.agents.sessions import Replicator, SessionStore, advance, freshest, holders, new_memory, session_routes
 from fleet.agents.swim import Member, Swim
 
@@ -49,18 +50,18 @@ class Agent:
 class NodeHost:
     def __init__(self, config: ChildConfig):
         self.cfg = config
-        self.name: str = config["name"]
-        self.region: str = config["region"]
-        self.mesh = config["kind"] == "decentralized"
+        self.name = config.name
+        self.region = config.region
+        self.mesh = config.kind == "decentralized"
         self.metrics = NodeMetrics()
         self.events = config.events()
         self.net = config.network()
-        self.rng = random.Random(f"{config['seed']}:{self.name}")
-        self.agents = {aid: Agent(aid, int(config["concurrency"])) for aid in config["agents"]}
+        self.rng = random.Random(f"{config.seed}:{self.name}")
+        self.agents = {aid: Agent(aid, config.concurrency) for aid in config.agents}
         self.sessions = SessionStore()
         self.replicator = Replicator(self._push_sessions)
         self.swim: Swim | None = None
-        self.replication = int(config.get("replication", 0))
+        self.replication = config.replication
         self._tasks: list[asyncio.Task] = []
         self._spawned: set[str] = set()
 
@@ -138,7 +139,7 @@ class NodeHost:
         if not peers:
             self.metrics.tasks.labels("rejected").inc()
             return web.json_response({"error": "busy"}, status=503)
-        peer = min(peers, key=lambda m: (self.cfg.latency_ms(self.region, m.region), -m.free))
+        peer = min(peers, key=lambda m: (self.cfg.latency(self.region, m.region), -m.free))
         peer.free -= 1
         self.metrics.tasks.labels("forwarded").inc()
         try:
@@ -182,7 +183,7 @@ class NodeHost:
 
     # ---- healing (decentralized): spawn and migrate ---------------------------------------
     def on_member_dead(self, member: Member) -> None:
-        if not self.cfg["migrate"] or member.name in self._spawned:
+        if not self.cfg.migrate or member.name in self._spawned:
             return
         assert self.swim is not None
         survivors = sorted(m.name for m in self.swim.alive() if m.state == "alive")
@@ -191,7 +192,7 @@ class NodeHost:
             self._tasks.append(asyncio.create_task(self._replace(member)))
 
     async def _replace(self, dead: Member) -> None:
-        await asyncio.sleep(float(self.cfg["restart_delay_s"]))
+        await asyncio.sleep(self.cfg.restart_delay_s)
         assert self.swim is not None
         if self.swim.members.get(dead.name, dead).state != "dead":
             self._spawned.discard(dead.name)  # it refuted the suspicion meanwhile: nothing to replace
@@ -203,12 +204,12 @@ class NodeHost:
         if by_region.get(dead.region):
             region = dead.region
         else:
-            region = min(by_region, key=lambda r: (by_region[r], self.cfg.latency_ms(dead.region, r), r))
+            region = min(by_region, key=lambda r: (by_region[r], self.cfg.latency(dead.region, r), r))
         try:
             await self.net.call(
                 self.region,
                 "POST",
-                f"{self.cfg['control_url']}/provision/spawn-node",
+                f"{self.cfg.control_url}/provision/spawn-node",
                 body={"replaces": dead.name, "region": region, "by": self.name},
                 timeout_s=30.0,
                 ok_statuses=(200, 409),
@@ -220,7 +221,7 @@ class NodeHost:
 
     # ---- node HTTP API ------------------------------------------------------------------
     def node_app(self) -> web.Application:
-        app = web.Application(middlewares=[token_middleware(self.cfg["token"], ("/admin",))])
+        app = web.Application(middlewares=[token_middleware(self.cfg.token.get_secret_value(), ("/admin",))])
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/health", self._health)
         app.router.add_get("/view", self._view)
@@ -297,20 +298,20 @@ class NodeHost:
         for agent in self.agents.values():
             await self.start_agent(agent)
         if self.mesh:
-            m = self.cfg["membership"]
+            m = self.cfg.membership
             self.swim = Swim(
                 me=Member(self.name, self.region, url),
-                probe_period_s=m["probe_period_s"],
-                probe_timeout_s=m["probe_timeout_s"],
-                indirect_probes=int(m["indirect_probes"]),
-                suspicion_mult=m["suspicion_mult"],
+                probe_period_s=m.probe_period_s,
+                probe_timeout_s=m.probe_timeout_s,
+                indirect_probes=m.indirect_probes,
+                suspicion_mult=m.suspicion_mult,
                 net=self.net,
                 events=self.events,
                 rng=self.rng,
                 free_slots=self.free_slots,
                 on_dead=self.on_member_dead,
             )
-            seeds = [Member(s["name"], s["region"], s["url"]) for s in self.cfg.get("seeds", [])]
+            seeds = [Member(s.name, s.region, s.url) for s in self.cfg.seeds]
             if seeds:
                 await self.swim.join(seeds)
             self._tasks += [asyncio.create_task(self.swim.run()), asyncio.create_task(self.replicator.run())]

@@ -1,4 +1,4 @@
-"""What every lab child process shares: its config, logging to stderr, parent watch, clean exit."""
+"""What every lab child process shares: its metrics, logging to stderr, parent watch, clean exit."""
 
 from __future__ import annotations
 
@@ -6,44 +6,15 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from core.logs import EventLog
-from fleet.agents.net import Network
+from fleet.agents.config import ChildConfig
 from fleet.agents.proc import set_pdeathsig, watch_parent
 
-__all__ = ["ChildConfig", "NodeMetrics", "run_child", "LATENCY_BUCKETS"]
+__all__ = ["NodeMetrics", "run_child", "LATENCY_BUCKETS"]
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
-
-
-@dataclass
-class ChildConfig:
-    """Everything a lab process is told at start; the supervisor builds it from the topology."""
-
-    raw: dict[str, Any]
-
-    def __getitem__(self, key: str) -> Any:
-        return self.raw[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.raw.get(key, default)
-
-    def network(self) -> Network:
-        return Network(self["region"], self["proxies"], headers={"Authorization": f"Bearer {self['token']}"})
-
-    def events(self) -> EventLog:
-        return EventLog(Path(self["event_log"]))
-
-    def latency_ms(self, src: str, dst: str) -> float:
-        if src == dst:
-            return 0.0
-        table = self["latency_ms"]
-        return float(table.get(f"{src}/{dst}", table.get(f"{dst}/{src}", 0.0)))
 
 
 class NodeMetrics:
@@ -69,14 +40,14 @@ class NodeMetrics:
 def run_child(main: Callable[[ChildConfig], Awaitable[None]], config: ChildConfig) -> None:
     """Run a child's main coroutine until SIGTERM/SIGINT, dying with the supervisor if it dies."""
     set_pdeathsig()
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {config.get('name', '?')} %(levelname)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {config.name} %(levelname)s %(message)s")
 
     async def runner() -> None:
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        watcher = asyncio.create_task(watch_parent(int(config["parent_pid"])))
+        watcher = asyncio.create_task(watch_parent(config.parent_pid))
         task = asyncio.create_task(main(config))
         stopper = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)

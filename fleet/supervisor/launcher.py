@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 
 from core.logs import EventLog
+from fleet.agents.config import ChildConfig
 from fleet.agents.proc import READY_PREFIX
 from fleet.supervisor.records import NodeRecord, Roster
 
@@ -31,7 +32,7 @@ STOP_GRACE_S = 3.0
 ADMIN_TIMEOUT_S = 5.0
 
 #: Builds a node's child config from its record and the seeds it joins through.
-Configure = Callable[[NodeRecord, list[dict[str, str]]], dict[str, Any]]
+Configure = Callable[[NodeRecord, list[dict[str, str]]], ChildConfig]
 
 
 class Launcher:
@@ -73,14 +74,14 @@ class Launcher:
         return self._http
 
     # ---- one child ------------------------------------------------------------------------
-    async def spawn(self, rec: NodeRecord, role: str, config: dict[str, Any]) -> None:
+    async def spawn(self, rec: NodeRecord, config: ChildConfig) -> None:
         """Start ``rec``'s process and wait for its ready line (the ports it bound)."""
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "fleet.agents",
-            role,
-            json.dumps(config),
+            config.role,
+            config.to_json(),
             stdout=asyncio.subprocess.PIPE,
             stderr=self._log_fh,
             stdin=asyncio.subprocess.DEVNULL,
@@ -120,7 +121,7 @@ class Launcher:
             self._on_change()
 
     async def start_node(self, rec: NodeRecord, seeds: list[dict[str, str]] | None = None) -> None:
-        await self.spawn(rec, "hub" if rec.role == "hub" else "node", self._configure(rec, seeds or []))
+        await self.spawn(rec, self._configure(rec, seeds or []))
 
     async def kill(self, rec: NodeRecord) -> None:
         """SIGKILL and reap (a no-op for a process that is gone)."""

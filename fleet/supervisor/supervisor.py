@@ -22,9 +22,11 @@ from typing import Any
 
 import aiohttp
 import psutil
+from pydantic import SecretStr
 
 from core.logs import EventLog
 from core.settings import DEFAULT_MAX_FAULT_S
+from fleet.agents.config import ChildConfig, ClientsSpec, Role, Seed, StandbyOf
 from fleet.agents.net import start_site
 from fleet.plan import plan_nodes
 from fleet.supervisor.control_api import control_app
@@ -139,36 +141,36 @@ class Supervisor:
             self.write_state()
 
     # ---- child configuration ----------------------------------------------------------------
-    def _child_config(self, rec: NodeRecord, **extra: Any) -> dict[str, Any]:
+    def _child_config(self, rec: NodeRecord, role: Role, **extra: Any) -> ChildConfig:
         t = self.topo
-        return {
-            "name": rec.name,
-            "lab": self.name,
-            "kind": t.kind,
-            "region": rec.region,
-            "topology": t.name,
-            "seed": self.seed,
-            "token": self.token,
-            "control_url": self.control_url,
-            "proxies": self.proxy.urls,
-            "event_log": str(self.events.path),
-            "parent_pid": os.getpid(),
-            "latency_ms": dict(t.latency_ms),
-            "concurrency": t.agent_concurrency,
-            "agents": rec.agents,
-            "replication": t.replication,
-            "restart_delay_s": t.healing.restart_delay_s,
-            "migrate": t.healing.migrate,
-            "membership": t.membership.model_dump(),
-            "health": t.health.model_dump(),
+        return ChildConfig(
+            role=role,
+            name=rec.name,
+            lab=self.name,
+            kind=t.kind,
+            region=rec.region,
+            topology=t.name,
+            seed=self.seed,
+            token=SecretStr(self.token),
+            control_url=self.control_url,
+            proxies=self.proxy.urls,
+            event_log=str(self.events.path),
+            parent_pid=os.getpid(),
+            latency_ms=dict(t.latency_ms),
+            concurrency=t.agent_concurrency,
+            agents=rec.agents,
+            replication=t.replication,
+            restart_delay_s=t.healing.restart_delay_s,
+            migrate=t.healing.migrate,
+            membership=t.membership,
+            health=t.health,
             **extra,
-        }
+        )
 
-    def _node_config(self, rec: NodeRecord, seeds: list[dict[str, str]]) -> dict[str, Any]:
-        extra: dict[str, Any] = {"seeds": seeds}
-        if rec.standby_of:
-            extra["standby_of"] = rec.standby_of
-        return self._child_config(rec, **extra)
+    def _node_config(self, rec: NodeRecord, seeds: list[dict[str, str]]) -> ChildConfig:
+        standby = StandbyOf.model_validate(rec.standby_of) if rec.standby_of else None
+        return self._child_config(rec, "hub" if rec.role == "hub" else "node",
+                                  seeds=[Seed.model_validate(s) for s in seeds], standby_of=standby)
 
     # ---- building the topology ------------------------------------------------------------
     async def build(self) -> None:
@@ -207,17 +209,9 @@ class Supervisor:
     async def _start_clients(self) -> None:
         hubs = [r.name for r in self.roster if r.role == "hub"] if self.topo.kind == "centralized" else []
         self.clients = NodeRecord("clients", self.topo.region_names[0], "clients", [])
-        await self.launcher.spawn(
-            self.clients,
-            "clients",
-            {
-                **self._child_config(self.clients),
-                "workload": self.topo.workload.model_dump(),
-                "client_shares": self.topo.client_shares(),
-                "request_log": str(self.request_log),
-                "hub_order": hubs,
-            },
-        )
+        spec = ClientsSpec(workload=self.topo.workload, client_shares=self.topo.client_shares(),
+                           request_log=str(self.request_log), hub_order=hubs)
+        await self.launcher.spawn(self.clients, self._child_config(self.clients, "clients", clients=spec))
 
     async def converge(self) -> None:
         """Wait until every node's view is complete: SWIM members all alive, hubs seeing all their agents."""
