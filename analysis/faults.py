@@ -21,7 +21,9 @@ __all__ = [
     "RECOVERY_CLASSES",
     "FaultWindow",
     "RecoveryClass",
+    "LIFT_EVENTS",
     "fault_windows",
+    "lifted_by_events",
     "windows_from_dicts",
     "union",
     "active_seconds",
@@ -51,6 +53,10 @@ LIFTS: dict[str, frozenset[str]] = {
     "heal": frozenset(INJECTIONS.values()),
 }
 _MODULE = "chaos.actions"
+#: event-log kinds of a lift that no activity of the experiment recorded: the lab's dead-man reverting the faults
+#: of a controller that died, a fault past its maximum duration, the emergency stop
+LIFT_EVENTS = {"deadman_healed": "the dead-man healed the lab", "fault_expired": "the fault expired",
+               "stop_healed": "the emergency stop healed the lab"}
 
 #: ``self_healed``: back while the fault was still active; ``recovered_after_lift``: back only after the lift;
 #: ``not_recovered``: never back in the window (censored); ``no_impact``; ``no_data``: nothing after injection;
@@ -263,6 +269,20 @@ def fault_windows(timeline: Iterable[Mapping[str, Any]]) -> tuple[FaultWindow, .
             lifted_by=w["lifted_by"], targets=tuple(w["targets"]), timed=w["timed"],
             what=_what(w["action"], w["targets"], w["act"], w["timed"]),
             lift_phrase=_lift_phrase(w["lift"], w["action"], many) if w["end"] is not None else ""))
+    return tuple(out)
+
+
+def lifted_by_events(windows: Sequence[FaultWindow], events: Iterable[Mapping[str, Any]]) -> tuple[FaultWindow, ...]:
+    """End the windows that a lift of the lab itself (:data:`LIFT_EVENTS`) ended before their recorded lift."""
+    lifts = sorted((float(e["ts"]), str(e["kind"])) for e in events if str(e.get("kind")) in LIFT_EVENTS)
+    out = []
+    for w in windows:
+        hit = next(((ts, kind) for ts, kind in lifts if ts >= w.start and (w.end is None or ts < w.end)), None)
+        if hit is None:
+            out.append(w)
+        else:
+            out.append(FaultWindow(w.name, w.action, w.family, w.start, hit[0], hit[1], w.targets, w.timed, w.what,
+                                   LIFT_EVENTS[hit[1]]))
     return tuple(out)
 
 

@@ -10,10 +10,12 @@ from results.stored import (
     analyse_stored_run,
     detection_bound,
     fragility_of,
+    is_control,
     run_input,
     run_window,
+    stored_fault_windows,
     summarise_comparison,
 )
 
-__all__ = ["DEFAULT_WINDOW_S", "Source", "analyse_stored_run", "detection_bound", "fragility_of", "run_input",
-           "run_window", "summarise_comparison"]
+__all__ = ["DEFAULT_WINDOW_S", "Source", "analyse_stored_run", "detection_bound", "fragility_of", "is_control",
+           "run_input", "run_window", "stored_fault_windows", "summarise_comparison"]

@@ -9,22 +9,31 @@ from __future__ import annotations
 import logging
 from typing import Any, Literal
 
+import pandas as pd
+
 from analysis import (
+    SCHEMA_VERSION,
     AnalysisError,
     AnalysisParams,
     DetectionBound,
+    FaultWindow,
     RunInput,
     RunMetrics,
     analyse_run,
     compare,
+    fault_windows,
     fragility_curves,
     hub_detection_bound,
     json_safe,
     swim_detection_bound,
+    windows_from_dicts,
 )
+from analysis.faults import lifted_by_events
+from results.placement import placement_for
 from store import RunStore
 
-__all__ = ["detection_bound", "run_input", "analyse_stored_run", "summarise_comparison", "Source"]
+__all__ = ["detection_bound", "run_input", "analyse_stored_run", "summarise_comparison", "Source",
+           "stored_fault_windows", "is_control"]
 
 log = logging.getLogger("results")
 
@@ -66,14 +75,44 @@ def run_input(store: RunStore, run_id: str, *, source: Source = "auto",
         if series.empty:
             raise AnalysisError(f"run {run_id} has neither a request log nor client series to analyse")
     events = store.load_events(run_id)
+    t0 = float(run["injected_at"])
+    workload = topology.get("workload") or {}
+    standby = (topology.get("hub") or {}).get("standby") or {}
     return RunInput(
-        run_id=run_id, topology=run["topology"], injected_at=float(run["injected_at"]),
+        run_id=run_id, topology=run["topology"], injected_at=t0,
         repeat=int(run.get("repeat") or 0), status=run["status"], requests=requests, series=series,
-        events=events, request_log_path=str(store.request_log_path(run_id) or "") or None,
+        events=events, executions=store.load_executions(run_id) if requests is not None else None,
+        request_log_path=str(store.request_log_path(run_id) or "") or None,
         detection=detection_bound(topology) if topology else None,
         restart_delay_s=(topology.get("healing") or {}).get("restart_delay_s"),
-        intensity=settings.get("intensity"), params=params,
+        failover_delay_s=standby.get("failover_delay_s"), client_timeout_s=workload.get("timeout_s"),
+        fault_windows=stored_fault_windows(store, run_id, events),
+        placement=placement_for(topology, events, t0) if topology else None,
+        intensity=settings.get("intensity"), control=is_control(run), params=params,
     )
+
+
+def is_control(run: Any) -> bool:
+    """A control run: the experiment with its faults replaced by no-ops (``aftershock run --control``)."""
+    return bool((run.get("settings") or {}).get("control") or (run.get("meta") or {}).get("control"))
+
+
+def stored_fault_windows(store: RunStore, run_id: str, events: pd.DataFrame | None = None
+                         ) -> tuple[FaultWindow, ...] | None:
+    """The run's fault windows: as stored at the end of the run, else derived from its timeline (older runs);
+    a lift by the lab itself (dead-man, emergency stop, expiry) in the event log ends a window early. None when
+    nothing was recorded (no timeline)."""
+    stored = store.load_fault_windows(run_id)
+    if stored is not None:
+        windows = windows_from_dicts(stored)
+    else:
+        timeline = store.load_timeline(run_id)
+        if not timeline:
+            return None
+        windows = fault_windows(timeline)
+    if events is not None and not events.empty:
+        windows = lifted_by_events(windows, events.to_dict("records"))
+    return windows
 
 
 def run_window(run: dict[str, Any]) -> float:
@@ -99,9 +138,12 @@ def summarise_comparison(store: RunStore, comparison_id: str, *, source: Source 
     analysed: list[RunMetrics] = []
     skipped: list[dict[str, Any]] = []
     if params is None:
-        # One window T for every run of a comparison, so resilience R is comparable across topologies.
-        windows = [run_window(store.get_run(r["run_id"])) for r in comparison["runs"]
-                   if r.get("injected_at") is not None]
+        # One window T for every run of a comparison, so resilience R is comparable across topologies; runs cut
+        # short (interrupted, aborted) and control runs do not shrink it: they are analysed as partial over T.
+        full = [r for r in comparison["runs"] if r.get("injected_at") is not None]
+        windows = [run_window(store.get_run(r["run_id"])) for r in full
+                   if r["status"] not in ("aborted", "interrupted") and not is_control(r)]
+        windows = windows or [run_window(store.get_run(r["run_id"])) for r in full]
         params = AnalysisParams(window_s=min(windows)) if windows else None
     for run in comparison["runs"]:
         try:
@@ -111,8 +153,8 @@ def summarise_comparison(store: RunStore, comparison_id: str, *, source: Source 
                             "status": run["status"], "error": str(exc)})
     summary = compare(analysed, comparison_id=comparison_id, experiment=comparison["experiment"],
                       seed=seed).to_json_dict() if analysed else {
-        "comparison_id": comparison_id, "experiment": comparison["experiment"], "results": [], "summary": {},
-        "verdicts": []}
+        "schema_version": SCHEMA_VERSION, "comparison_id": comparison_id, "experiment": comparison["experiment"],
+        "results": [], "summary": {}, "verdicts": [], "controls": {}, "control_effects": [], "notes": []}
     summary["not_analysed"] = skipped
     summary["kind"] = comparison.get("kind", "comparison")
     summary["meta"] = comparison.get("meta") or {}
@@ -123,12 +165,9 @@ def summarise_comparison(store: RunStore, comparison_id: str, *, source: Source 
 
 def fragility_of(runs: list[RunMetrics]) -> dict[str, Any]:
     """Harm (1 - R/100) against intensity per topology, classified (docs/analysis.md)."""
-    import pandas as pd
-
-
     rows = [{"topology": r.topology, "intensity": r.intensity, "resilience": r.metrics.get("resilience")}
             for r in runs if r.intensity is not None and r.metrics.get("resilience") is not None
-            and r.status not in ("aborted", "interrupted")]
+            and r.status not in ("aborted", "interrupted") and not r.control]
     if not rows:
         return {"curves": [], "points": []}
     frame = pd.DataFrame(rows)

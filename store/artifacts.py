@@ -1,5 +1,5 @@
 """Per-run artifacts beside the series: events, the Chaos Toolkit journal, the activity timeline,
-the machine's CPU load and the request log.
+the fault windows derived from it, the machine's CPU load, the request log and the agents' execution log.
 
 Why a mixin: these are small, independent record types; keeping them out of ``runstore.py`` keeps the
 connection/lock/transaction logic readable. They only use ``RunStore``'s helpers (``_tx``, ``_query``,
@@ -15,10 +15,10 @@ from typing import Any
 
 import pandas as pd
 
-from core.logs import read_request_log
+from core.logs import read_execution_log, read_request_log
 
 from . import records, requestlog
-from .errors import BadLogFile, NoRequestLog
+from .errors import BadLogFile, InvalidRecord, NoRequestLog
 
 __all__ = ["ArtifactsMixin", "EventLogResult"]
 
@@ -50,6 +50,7 @@ class ArtifactsMixin:
     _tx: Any
     _query: Any
     update_run: Any
+    get_run: Any
 
     def append_events(self, run_id: str, events: Iterable[dict]) -> int:
         """Store contract event dicts (docs/contracts.md); a malformed one raises InvalidRecord."""
@@ -172,6 +173,47 @@ class ArtifactsMixin:
         )
         frame = pd.DataFrame(rows, columns=["second", "client_region", "outcome", "count", "p50", "p90", "p99"])
         return frame.astype({"second": "int64", "count": "int64", "p50": "float64", "p90": "float64", "p99": "float64"})
+
+    # ----------------------------------------------------------------- execution log
+    def attach_execution_log(self, run_id: str, path: Path, runs_dir: Path) -> Path:
+        """Keep a gzip copy of the agents' execution log at ``runs_dir/<run_id>/executions.csv.gz``.
+
+        Why a copy and no table: the ledger joins every execution with every request, which the raw rows
+        answer best; the path and the row count go into the run's meta (``execution_log``).
+        """
+        self._require_run(run_id)
+        path = Path(path)
+        if not path.is_file():
+            raise BadLogFile(f"execution log {path} does not exist; pass the lab's executions.csv")
+        rows = len(read_execution_log(path))  # validates the columns before anything is kept
+        dest = Path(runs_dir) / run_id / "executions.csv.gz"
+        requestlog.gzip_copy(path, dest)
+        self.update_run(run_id, meta={"execution_log": {"path": str(dest), "source": str(path), "rows": rows}})
+        return dest
+
+    def execution_log_path(self, run_id: str) -> Path | None:
+        """The kept copy of the run's execution log, or None when none was attached (or it was deleted)."""
+        entry = (self.get_run(run_id).get("meta") or {}).get("execution_log") or {}
+        value = entry.get("path") if isinstance(entry, dict) else None
+        return Path(value) if value and Path(value).is_file() else None
+
+    def load_executions(self, run_id: str) -> pd.DataFrame | None:
+        """Every task the agents executed during the run (core.logs' columns, typed); None without a log."""
+        path = self.execution_log_path(run_id)
+        return None if path is None else read_execution_log(path)
+
+    # ----------------------------------------------------------------- fault windows
+    def put_fault_windows(self, run_id: str, windows: list[dict[str, Any]]) -> None:
+        """Store (replace) the run's fault windows (analysis.faults.FaultWindow.to_dict of each)."""
+        for i, w in enumerate(windows):
+            if not isinstance(w, dict) or not isinstance(w.get("start"), int | float):
+                raise InvalidRecord(f"fault window {i} of run {run_id} needs a numeric 'start'")
+        self.update_run(run_id, meta={"fault_windows": list(windows)})
+
+    def load_fault_windows(self, run_id: str) -> list[dict[str, Any]] | None:
+        """The stored fault windows; None when none were recorded (older runs: derive them from the timeline)."""
+        value = (self.get_run(run_id).get("meta") or {}).get("fault_windows")
+        return list(value) if isinstance(value, list) else None
 
 
 _INSERT_EVENT = (
