@@ -17,6 +17,7 @@ from typing import Any, TextIO
 from core.errors import AnalysisError
 from core.settings import Settings
 from presentation.table import format_summary
+from presentation.text import recovery_words
 from results import analyse_stored_run, summarise_comparison
 from store import RunStore, StoreMissing
 from store.errors import RunNotFound
@@ -154,10 +155,17 @@ def _format_detail(info: dict[str, Any]) -> str:
 def _analysis_lines(info: dict[str, Any]) -> list[str]:
     if "analysis" not in info:
         return [f"  analysis: {info.get('analysis_error', '-')}"]
-    m = info["analysis"]["metrics"]
-    ttr = "not recovered" if not m.get("recovered") else f"{m.get('ttr_s')} s"
-    return [f"  source: {info['analysis']['source']}  resilience: {m.get('resilience')}  TTR: {ttr}  "
-            f"TTD: {m.get('ttd_s')} s  depth: {m.get('depth')}  lost tasks: {m.get('lost_tasks')}"]
+    analysis = info["analysis"]
+    m = analysis["metrics"]
+    ttr = f"{m.get('ttr_s'):.2f} s" if m.get("ttr_s") is not None else recovery_words(m.get("recovery"))
+    lines = [f"  source: {analysis['source']}  resilience: {m.get('resilience')}  TTR: {ttr}  "
+             f"TTD: {m.get('ttd_s')} s  depth: {m.get('depth')}  lost tasks: {m.get('lost_tasks')}",
+             f"  recovery: {recovery_words(m.get('recovery'))}: {(analysis.get('recovery') or {}).get('text', '-')}"]
+    partial = analysis.get("partial") or {}
+    if partial.get("partial"):
+        lines.append(f"  partial run ({partial.get('reason')}): covers {partial.get('covers_s')} s of the "
+                     f"{partial.get('window_s')} s window")
+    return lines
 
 
 def _when(ts: float | None) -> str:

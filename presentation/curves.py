@@ -16,12 +16,13 @@ import pandas as pd
 
 from core.errors import AftershockError
 from presentation import frames
+from results import is_control
 from store import RunStore
 
 __all__ = ["LATENCY_COLUMNS", "RunCurves", "injection_time", "run_curves", "comparison_curves", "empty_curves"]
 
 LATENCY_COLUMNS = ("t", "p50", "p90", "p99")
-_KEYS = ("topology", "run_id")
+_KEYS = ("topology", "run_id", "control")
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,9 @@ def run_curves(store: RunStore, run: Mapping[str, Any], dt: float = 1.0) -> RunC
 
 
 def comparison_curves(store: RunStore, runs: Iterable[Mapping[str, Any]], dt: float = 1.0) -> RunCurves:
-    """Every run's curves with ``topology`` and ``run_id`` columns, ready to overlay; a run that cannot be
-    drawn is named in ``problems`` and the others are still drawn."""
+    """Every run's curves with ``topology``, ``run_id`` and ``control`` columns, ready to overlay (control runs,
+    drawn in grey, show the run-to-run noise); a run that cannot be drawn is named in ``problems`` and the
+    others are still drawn."""
     avail, lat, problems = [], [], []
     for run in runs:
         try:
@@ -67,7 +69,7 @@ def comparison_curves(store: RunStore, runs: Iterable[Mapping[str, Any]], dt: fl
         except (AftershockError, ValueError, OSError) as exc:
             problems.append(f"{run['run_id']}: {exc}")
             continue
-        keys = {"topology": run["topology"], "run_id": run["run_id"]}
+        keys = {"topology": run["topology"], "run_id": run["run_id"], "control": is_control(run)}
         avail.append(curves.availability.assign(**keys))
         lat.append(curves.latency.assign(**keys))
     empty = empty_curves(keyed=True)

@@ -16,6 +16,7 @@ from presentation.downsample import DEFAULT_MAX_POINTS, downsample_xy
 
 __all__ = [
     "PALETTE",
+    "CONTROL_COLOUR",
     "topology_colours",
     "availability_figure",
     "metric_figure",
@@ -29,6 +30,8 @@ __all__ = [
 ]
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
+#: control runs (the fault replaced by a no-op) are drawn in grey: the noise the fault's effect must exceed
+CONTROL_COLOUR = "#9e9e9e"
 HEALTH_COLOURS = {"alive": "#2ca02c", "paused": "#ff7f0e", "dead": "#d62728"}
 _LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=80, b=40), height=360,
                legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0))
@@ -53,14 +56,16 @@ def empty_figure(message: str) -> go.Figure:
 
 def _line_traces(fig: go.Figure, curves: pd.DataFrame, y: str, colours: dict[str, str], max_points: int | None,
                  dash: str | None = None, suffix: str = "", show_legend: bool = True) -> None:
-    """One trace per run, coloured by topology; the legend lists each topology once."""
+    """One trace per run, coloured by topology (control runs in grey); the legend lists each topology once."""
     seen: set[str] = set()
     for (topo, run_id), g in curves.groupby(["topology", "run_id"], sort=True, observed=True):
         x, yy = downsample_xy(g["t"].to_numpy(), g[y].to_numpy(), max_points)
-        name = _esc(f"{topo}{suffix}")
+        control = "control" in g.columns and bool(g["control"].iloc[0])
+        name = _esc(f"{topo}{' control' if control else ''}{suffix}")
+        colour = CONTROL_COLOUR if control else colours.get(str(topo), PALETTE[0])
         fig.add_trace(go.Scatter(
             x=x, y=yy, mode="lines", name=name, legendgroup=name, showlegend=show_legend and name not in seen,
-            line=dict(color=colours.get(str(topo), PALETTE[0]), width=1.5, dash=dash),
+            line=dict(color=colour, width=1.0 if control else 1.5, dash=dash),
             hovertemplate=f"{name} {_esc(run_id)}<br>t=%{{x:.1f}} s<br>%{{y:.3f}}<extra></extra>",
         ))
         seen.add(name)
@@ -68,10 +73,11 @@ def _line_traces(fig: go.Figure, curves: pd.DataFrame, y: str, colours: dict[str
 
 def availability_figure(curves: pd.DataFrame, windows: pd.DataFrame | None = None, *,
                         max_points: int | None = DEFAULT_MAX_POINTS, title: str = "Availability A(t)") -> go.Figure:
-    """Every run's A(t) overlaid (``topology, run_id, t, availability``), fault windows shaded per topology.
+    """Every run's A(t) overlaid (``topology, run_id, t, availability``; control runs, with ``control`` true,
+    in grey), fault windows shaded per topology.
 
-    ``windows`` (``topology, start, end``): the span from injection (t=0) to recovery; the widest per
-    topology is shaded, so a run that never recovered shows a shade to the end of its analysis window.
+    ``windows`` (``topology, start, end``): the fault's active span(s) from the journal (injection to lift), or
+    from injection to recovery for runs without a recorded window; the widest per topology is shaded.
     """
     if curves is None or curves.empty:
         return empty_figure("no availability data")

@@ -12,8 +12,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis import AnalysisError, availability_from_requests, availability_from_series, fragility_curves
-from presentation.text import HEADLINE, fmt_interval, metric
+from analysis import (
+    AnalysisError,
+    availability_from_requests,
+    availability_from_series,
+    fragility_curves,
+    ok_latency_curve,
+)
+from presentation.text import HEADLINE, MECHANISM_WORDS, fmt_interval, metric, recovery_words
 
 __all__ = [
     "CURVE_COLUMNS",
@@ -27,6 +33,8 @@ __all__ = [
     "events_frame",
     "summary_table",
     "verdicts_table",
+    "recovery_rows",
+    "ledger_rows",
     "fault_windows",
     "fragility_points",
     "fragility_shapes",
@@ -76,16 +84,13 @@ def availability_curve_from_series(series: pd.DataFrame, t0: float, dt: float = 
 
 
 def latency_percentiles(requests: pd.DataFrame, t0: float, dt: float = 1.0) -> pd.DataFrame:
-    """p50/p90/p99 client latency per bin of request end (all outcomes: a timeout is what the client waited)."""
+    """p50/p90/p99 latency of *successful* requests per bin of request end (NaN in a bin without successes),
+    with ``n_ok``, ``n_failed``, ``p50_fail`` (time to fail) and ``n_timeout`` beside: a refused connection
+    fails in milliseconds, so mixing failures in would draw a dip ("faster") during an outage."""
+    cols = ["t", "p50", "p90", "p99", "n_ok", "n_failed", "p50_fail", "n_timeout"]
     if requests is None or requests.empty:
-        return pd.DataFrame(columns=["t", "p50", "p90", "p99"], dtype="float64")
-    start = _aligned_start(float(requests["end"].min()), t0, dt)
-    k = np.floor((requests["end"].to_numpy(dtype=float) - start) / dt).astype(np.int64)
-    lat = pd.Series(requests["latency_s"].to_numpy(dtype=float), index=k)
-    grouped = lat.groupby(level=0)
-    out = pd.DataFrame({f"p{int(q * 100)}": grouped.quantile(q) for q in (0.5, 0.9, 0.99)})
-    out.insert(0, "t", start + out.index.to_numpy(dtype=float) * dt - t0)
-    return out.reset_index(drop=True)
+        return pd.DataFrame(columns=cols, dtype="float64")
+    return ok_latency_curve(requests, t0, dt)[cols]
 
 
 def agents_by_region(series: pd.DataFrame, t0: float, dt: float = 1.0) -> pd.DataFrame:
@@ -157,36 +162,98 @@ def events_frame(events: pd.DataFrame, t0: float) -> pd.DataFrame:
 
 
 def summary_table(summary: Mapping[str, Any] | None) -> pd.DataFrame:
-    """One row per topology: runs, then 'median [95% interval]' for the headline metrics."""
+    """One row per topology: runs, how its runs recovered (in words), then 'median [95% interval]' for the
+    headline metrics, and how many runs did not heal by themselves (never back, or back only after the lift)."""
     rows = []
     for topo, body in sorted(((summary or {}).get("summary") or {}).items()):
         metrics = body.get("metrics") or {}
-        row: dict[str, Any] = {"topology": topo, "runs": f"{body.get('runs_used', 0)}/{body.get('runs', 0)}"}
+        row: dict[str, Any] = {"topology": topo, "runs": f"{body.get('runs_used', 0)}/{body.get('runs', 0)}",
+                               "recovery": _recovery_cell(body.get("recovery") or {})}
         for key, label in SUMMARY_METRICS:
             row[label] = fmt_interval(metrics.get(key), metric(key).digits)
         censored = (metrics.get("ttr_s") or {}).get("censored") or 0
-        row["not recovered"] = int(censored)
+        row["not self-healed"] = int(censored)
         rows.append(row)
-    return pd.DataFrame(rows, columns=["topology", "runs", *[label for _, label in SUMMARY_METRICS], "not recovered"])
+    return pd.DataFrame(rows, columns=["topology", "runs", "recovery", *[label for _, label in SUMMARY_METRICS],
+                                       "not self-healed"])
 
 
-def verdicts_table(summary: Mapping[str, Any] | None) -> pd.DataFrame:
+def _recovery_cell(rec: Mapping[str, Any]) -> str:
+    """'self-healed (3/3)' or 'recovered after the lift (2/3), not recovered (1/3)'."""
+    counts = {k: v for k, v in (rec.get("counts") or {}).items() if v}
+    total = sum(counts.values())
+    if not total:
+        return "-"
+    ordered = sorted(counts.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{recovery_words(k)} ({v}/{total})" for k, v in ordered)
+
+
+def verdicts_table(summary: Mapping[str, Any] | None, *, deciding_only: bool = False) -> pd.DataFrame:
+    """Verdicts with ``decides`` (a clear difference); ``deciding_only`` keeps only those (the others folded)."""
     rows = [{"metric": v.get("metric"), "topologies": " vs ".join(v.get("topologies") or []),
-             "outcome": str(v.get("outcome", "")).replace("_", " "), "verdict": v.get("text") or ""}
+             "outcome": str(v.get("outcome", "")).replace("_", " "), "verdict": v.get("text") or "",
+             "decides": v.get("outcome") == "clear"}
             for v in (summary or {}).get("verdicts") or []]
-    return pd.DataFrame(rows, columns=["metric", "topologies", "outcome", "verdict"])
+    frame = pd.DataFrame(rows, columns=["metric", "topologies", "outcome", "verdict", "decides"])
+    return frame[frame["decides"]].reset_index(drop=True) if deciding_only else frame
+
+
+def recovery_rows(summary: Mapping[str, Any] | None) -> pd.DataFrame:
+    """Per analysed run: how it recovered, in words, with the mechanism, its bound and whether it was beaten."""
+    rows = []
+    for r in (summary or {}).get("results") or []:
+        rec, mech = r.get("recovery") or {}, ((r.get("bounds") or {}).get("mechanism") or {})
+        bound = mech.get("bound_s")
+        rows.append({"run": r.get("run_id"), "topology": r.get("topology"),
+                     "control": bool(r.get("control")), "recovery": recovery_words(rec.get("kind")),
+                     "in words": rec.get("text") or "", "mechanism": MECHANISM_WORDS.get(mech.get("kind"), "-"),
+                     "bound s": "-" if bound is None else f"{bound:.2f}",
+                     "bound": "violated" if mech.get("violated") else "ok" if mech.get("violated") is False else "-",
+                     "partial": "partial" if (r.get("partial") or {}).get("partial") else ""})
+    cols = ["run", "topology", "control", "recovery", "in words", "mechanism", "bound s", "bound", "partial"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def ledger_rows(summary: Mapping[str, Any] | None) -> pd.DataFrame:
+    """Per analysed run: the task ledger's classes and its checkable properties (request log runs only)."""
+    rows = []
+    for r in (summary or {}).get("results") or []:
+        led = r.get("ledger")
+        if not led:
+            continue
+        props = led.get("properties") or {}
+        row = {"run": r.get("run_id"), "topology": r.get("topology"), "tasks": led.get("tasks"),
+               **{k: v for k, v in (led.get("classes") or {}).items()},
+               "lost writes": led.get("lost_writes"),
+               "no acknowledged write lost": _yes_no(props.get("no_acknowledged_write_lost"))}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _yes_no(value: Any) -> str:
+    return "-" if value is None else "yes" if value else "NO"
 
 
 def fault_windows(summary: Mapping[str, Any] | None) -> pd.DataFrame:
-    """Per analysed run: fault window [0, TTR] relative to t0 (to the analysis window when not recovered)."""
+    """Per analysed run, the fault's active window(s) relative to t0, from the journal (injection to lift);
+    a run without a recorded window shades [0, back] (to the analysis window when it never came back).
+    Control runs have no fault to shade."""
     rows = []
     for r in (summary or {}).get("results") or []:
+        if r.get("control"):
+            continue
         m = r.get("metrics") or {}
+        t0 = float(r.get("injected_at") or 0.0)
         window = float((r.get("params") or {}).get("window_s") or 120.0)
-        end = m.get("ttr_s") if m.get("recovered") else window
-        rows.append({"run_id": r.get("run_id"), "topology": r.get("topology"), "start": 0.0,
-                     "end": float(end or 0.0), "recovered": bool(m.get("recovered"))})
-    return pd.DataFrame(rows, columns=["run_id", "topology", "start", "end", "recovered"])
+        spans = [(float(w["start"]) - t0, (float(w["end"]) - t0) if w.get("end") is not None else window)
+                 for w in r.get("fault_windows") or []]
+        if not spans:
+            back = m.get("returned_s") if m.get("returned_s") is not None else m.get("ttr_s")
+            spans = [(0.0, float(back) if back is not None else window)]
+        for start, end in spans:
+            rows.append({"run_id": r.get("run_id"), "topology": r.get("topology"), "start": start, "end": end,
+                         "recovered": bool(m.get("recovered")), "recovery": m.get("recovery")})
+    return pd.DataFrame(rows, columns=["run_id", "topology", "start", "end", "recovered", "recovery"])
 
 
 def fragility_points(summary: Mapping[str, Any] | None) -> pd.DataFrame:

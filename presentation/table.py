@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from presentation.text import fmt_interval, metric
+from presentation.text import fmt_interval, metric, recovery_words
 
 __all__ = ["format_summary"]
 
-COLUMNS = ("resilience", "ttr_s", "ttd_s", "depth", "lost_tasks", "sessions_lost", "p99_inflation")
+COLUMNS = ("resilience", "ttr_s", "ttr_after_lift_s", "ttd_s", "depth", "lost_tasks", "sessions_lost",
+           "p99_inflation")
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -21,14 +22,22 @@ def format_summary(summary: dict[str, Any]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [f"comparison {summary.get('comparison_id')}  ({summary.get('experiment')})"]
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines += _recovery_lines(summary)
     verdicts = summary.get("verdicts", [])
     clear = [v["text"] for v in verdicts if v.get("outcome") == "clear"]
+    folded = len(verdicts) - len(clear)
     if clear:
-        lines.append("verdicts: " + "; ".join(clear))
+        lines.append("verdicts: " + "; ".join(clear) + (f" ({folded} without a clear difference folded)"
+                                                        if folded else ""))
     elif any(v.get("outcome") == "insufficient_repeats" for v in verdicts):
         lines.append("verdicts: none: run more repeats (--repeat 3 or more) to compare with intervals")
+    elif any(v.get("outcome") == "within_control_noise" for v in verdicts):
+        lines.append("verdicts: no difference beyond the control runs' noise")
     elif verdicts:
         lines.append("verdicts: no clear difference between topologies")
+    if summary.get("controls"):
+        lines.append("control runs (fault replaced by a no-op): " + ", ".join(
+            f"{topo} {len(c.get('runs') or [])}" for topo, c in sorted(summary["controls"].items())))
     for run in summary.get("runs", []):
         flags = []
         if run.get("saturated"):
@@ -47,3 +56,31 @@ def format_summary(summary: dict[str, Any]) -> str:
             lines.append(f"fragility {curve['topology']}: {curve['shape']} (harm {curve.get('harm_first')} -> "
                          f"{curve.get('harm_last')})")
     return "\n".join(lines)
+
+
+def _recovery_lines(summary: dict[str, Any]) -> list[str]:
+    """Per topology: how it recovered in words; one run's statement labelled as such; properties and bounds."""
+    lines = []
+    for topo, entry in sorted(summary.get("summary", {}).items()):
+        rec = entry.get("recovery") or {}
+        single = entry.get("single_run")
+        if single and single.get("statements"):
+            for stmt in single["statements"]:
+                lines.append(f"{topo} ({single.get('label')}): {stmt.get('text')}")
+        elif rec.get("kind"):
+            lines.append(f"{topo}: {recovery_words(rec['kind'])}: {rec.get('text')}")
+        if rec.get("bound_violations"):
+            lines.append(f"  {topo}: {rec['bound_violations']} run(s) beat their recovery mechanism's bound")
+        props = entry.get("properties") or {}
+        if props.get("no_acknowledged_write_lost") is False:
+            lines.append(f"  {topo}: acknowledged session writes were lost (see the ledger)")
+        if props.get("no_loss_without_fault") is False:
+            lines.append(f"  {topo}: session memory lost while no fault was active: a defect of the deployment")
+    for r in summary.get("results", []):
+        part = r.get("partial") or {}
+        if part.get("partial"):
+            covers = part.get("covers_s")
+            seen = "no data after the injection" if covers is None else f"covers {covers:g} s"
+            lines.append(f"  {r.get('run_id')} ({r.get('topology')}): partial run ({part.get('reason')}): {seen} of "
+                         f"the {part.get('window_s'):g} s window; no resilience figure")
+    return lines

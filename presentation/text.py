@@ -12,11 +12,24 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["MetricText", "METRICS", "HEADLINE", "metric", "fmt_value", "fmt_interval", "CENSORED_HIGH",
-           "NOT_RECOVERED", "fmt_seconds"]
+           "NOT_RECOVERED", "fmt_seconds", "RECOVERY_WORDS", "recovery_words", "MECHANISM_WORDS"]
 
 #: The upper end of an interval that some runs did not reach within the analysis window.
 CENSORED_HIGH = "> window"
-NOT_RECOVERED = "not recovered"
+NOT_RECOVERED = "not self-healed"
+#: the recovery classes of the JSON summary (analysis.faults.RECOVERY_CLASSES) in words
+RECOVERY_WORDS = {
+    "self_healed": "self-healed",
+    "recovered_after_lift": "recovered after the lift",
+    "not_recovered": "not recovered",
+    "no_impact": "no impact",
+    "no_data": "no data",
+    "recovered_unattributed": "recovered (no fault window)",
+}
+#: the recovery mechanisms (analysis.mechanism.MECHANISMS) in words
+MECHANISM_WORDS = {"failover": "failover", "restart": "restart by the orchestrator",
+                   "replacement": "replacement spawned by peers", "standby_takeover": "warm standby takeover",
+                   "lift": "the fault's lift", "none": "-"}
 
 
 @dataclass(frozen=True)
@@ -32,6 +45,11 @@ class MetricText:
 METRICS: dict[str, MetricText] = {m.key: m for m in (
     MetricText("resilience", "R (0-100)", "R", 1),
     MetricText("ttr_s", "TTR (s)", "TTR s", 1),
+    MetricText("ttr_after_lift_s", "back after the lift (s)", "lift+ s", 1),
+    MetricText("availability_during_fault", "availability during the fault", "A fault", 3),
+    MetricText("p99_ok_s", "p99 of successes (s)", "p99 ok s", 2),
+    MetricText("lost_writes", "lost session writes", "lost wr", 0),
+    MetricText("duplicated_tasks", "duplicated tasks", "dup", 0),
     MetricText("ttd_s", "TTD (s)", "TTD s", 1),
     MetricText("depth", "depth", "depth", 2),
     MetricText("resilience_loss", "loss (avail-s)", "loss", 1),
@@ -67,7 +85,7 @@ def fmt_seconds(value: float | None) -> str:
 
 
 def fmt_interval(m: Mapping[str, Any] | None, digits: int = 1) -> str:
-    """'median [low, high]' of a summary metric; censored values read 'not recovered' / '> window'."""
+    """'median [low, high]' of a summary metric; censored values read "not self-healed" / "> window"."""
     if not m or not m.get("n"):
         return "-"
     if m.get("median_censored"):
@@ -80,3 +98,8 @@ def fmt_interval(m: Mapping[str, Any] | None, digits: int = 1) -> str:
         return med
     high = CENSORED_HIGH if m.get("high_censored") else f"{m['ci_high']:.{digits}f}"
     return f"{med} [{m['ci_low']:.{digits}f}, {high}]"
+
+
+def recovery_words(kind: str | None) -> str:
+    """A recovery class in words ("self-healed", "recovered after the lift", ...); '-' when unknown."""
+    return RECOVERY_WORDS.get(kind or "", "-")

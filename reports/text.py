@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from presentation import frames
+from presentation.text import MECHANISM_WORDS, recovery_words
 from reports.data import ReportData
 
 __all__ = ["to_json", "to_markdown", "to_junit", "md_escape", "junit_cases", "bounds_rows"]
@@ -41,19 +42,23 @@ def to_json(data: ReportData) -> bytes:
 
 
 def bounds_rows(data: ReportData) -> list[dict[str, Any]]:
-    """Per analysed run: measured TTD/TTR beside the physical bounds (detection, restart delay, min TTR)."""
+    """Per analysed run: how it recovered and the bound of that mechanism, beside the measured TTD/TTR."""
     rows = []
     for r in data.summary.get("results") or []:
         b, m = r.get("bounds") or {}, r.get("metrics") or {}
-        det = b.get("detection") or {}
-        rows.append({"run": r.get("run_id"), "topology": r.get("topology"), "detection": det.get("kind") or "-",
+        det, mech = b.get("detection") or {}, b.get("mechanism") or {}
+        rows.append({"run": r.get("run_id"), "topology": r.get("topology"),
+                     "recovery": recovery_words(m.get("recovery")),
+                     "mechanism": MECHANISM_WORDS.get(mech.get("kind"), "-"),
+                     "bound s": _num(mech.get("bound_s"), 2), "rule": mech.get("rule") or "-",
+                     "detection": det.get("kind") or "-",
                      "detect best..worst s": (f"{det['best_s']:.1f}..{det['worst_s']:.1f}"
                                               if det.get("best_s") is not None and det.get("worst_s") is not None
                                               else "-"),
-                     "restart delay s": _num(b.get("restart_delay_s")), "min TTR s": _num(b.get("min_ttr_s")),
                      "TTD s": _num(m.get("ttd_s")),
-                     "TTR s": _num(m.get("ttr_s")) if m.get("recovered") is not False else "not recovered",
-                     "suspect": "yes" if b.get("ttr_suspect") else ""})
+                     "TTR s": _num(m.get("ttr_s")) if m.get("recovered") is not False else
+                     recovery_words(m.get("recovery")),
+                     "violated": "yes" if mech.get("violated") else ""})
     return rows
 
 
@@ -77,11 +82,21 @@ def to_markdown(data: ReportData) -> bytes:
              f"Experiment: {md_escape(data.experiment)}", ""]
     table = frames.summary_table(summary)
     lines += ["### Summary (median [95% interval])", "", *_md_table(table.to_dict("records")), ""]
+    lines += ["### How each run recovered", ""]
+    lines += _md_table([{k: v for k, v in row.items() if k != "control"} | {"control": "yes" if row["control"]
+                        else ""} for row in frames.recovery_rows(summary).to_dict("records")])
+    lines.append("")
+    for topo, body in sorted((summary.get("summary") or {}).items()):
+        single = body.get("single_run") or {}
+        for stmt in single.get("statements") or []:
+            lines.append(f"- {md_escape(topo)} ({md_escape(single.get('label'))}): {md_escape(stmt.get('text'))}")
     verdicts = summary.get("verdicts") or []
     clear = [v for v in verdicts if v.get("outcome") == "clear"]
-    lines += ["### Verdicts", ""]
+    lines += ["", "### Verdicts", ""]
     if clear:
         lines += [f"- {md_escape(v.get('text'))}" for v in clear]
+        if len(verdicts) > len(clear):
+            lines.append(f"- ({len(verdicts) - len(clear)} other metrics show no clear difference)")
     elif verdicts:
         lines.append("- no clear difference (or too few repeats: run with `--repeat 3` or more)")
     else:
@@ -89,7 +104,11 @@ def to_markdown(data: ReportData) -> bytes:
     lines.append("")
     if data.regressions:
         lines += ["### Regressions", ""] + [f"- **{md_escape(f.get('message'))}**" for f in data.regressions] + [""]
-    lines += ["### Measured against physical bounds", "", *_md_table(bounds_rows(data)), ""]
+    lines += ["### Measured against the bound of each recovery mechanism", "", *_md_table(bounds_rows(data)), ""]
+    ledger = frames.ledger_rows(summary)
+    if not ledger.empty:
+        lines += ["### Task ledger (client's request log joined with the agents' execution log)", "",
+                  *_md_table(ledger.to_dict("records")), ""]
     for note in summary.get("notes") or []:
         lines.append(f"> {md_escape(note)}")
     for skipped in summary.get("not_analysed") or []:
@@ -154,17 +173,40 @@ def junit_cases(data: ReportData, min_resilience: float | None = None) -> list[d
             cases.append({"topology": topo, "name": name, "status": "passed" if ok else "failed",
                           "message": "" if ok else f"TTR median {'not recovered' if value == math.inf else value}"
                                                     f" > {limit:g} s"})
-        unrecovered = [r.get("run_id") for r in mine if (r.get("metrics") or {}).get("recovered") is False]
-        cases.append({"topology": topo, "name": "recovers within the analysis window",
-                      "status": "failed" if unrecovered else ("passed" if mine else "skipped"),
-                      "message": f"not recovered: {', '.join(map(str, unrecovered))}" if unrecovered else
-                      ("" if mine else "no analysed run")})
+        faulty = [r for r in mine if not r.get("control")]
+        cases += _recovery_cases(topo, faulty)
         flags = [f for f in data.regressions if str(f.get("topology")) == topo]
         if data.kind == "comparison":
             cases.append({"topology": topo, "name": "no regression against previous scheduled runs",
                           "status": "failed" if flags else "passed",
                           "message": "; ".join(str(f.get("message")) for f in flags)})
     return cases
+
+
+def _recovery_cases(topo: str, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Recovery within the window, self-healing while the fault is active, no bound beaten, no write lost."""
+    def case(name: str, bad: list[str], what: str, applicable: list[dict[str, Any]]) -> dict[str, Any]:
+        status = "failed" if bad else ("passed" if applicable else "skipped")
+        message = f"{what}: {', '.join(bad)}" if bad else ("" if applicable else "no analysed run")
+        return {"topology": topo, "name": name, "status": status, "message": message}
+
+    def kind(r: dict[str, Any]) -> str:
+        return str((r.get("metrics") or {}).get("recovery") or "")
+
+    never = [str(r.get("run_id")) for r in runs if kind(r) in ("not_recovered", "no_data")]
+    lifted = [str(r.get("run_id")) for r in runs if kind(r) == "recovered_after_lift"]
+    beaten = [str(r.get("run_id")) for r in runs if ((r.get("bounds") or {}).get("mechanism") or {}).get("violated")]
+    with_ledger = [r for r in runs if (r.get("ledger") or {}).get("properties", {}).get(
+        "no_acknowledged_write_lost") is not None]
+    lost = [str(r.get("run_id")) for r in with_ledger
+            if not (r.get("ledger") or {})["properties"]["no_acknowledged_write_lost"]]
+    return [
+        case("recovers within the analysis window", never, "not recovered", runs),
+        case("recovers by itself while the fault is active", lifted, "recovered only after the fault was lifted",
+             runs),
+        case("no recovery faster than its mechanism's bound", beaten, "bound beaten (check clocks)", runs),
+        case("no acknowledged session write lost", lost, "acknowledged writes lost", with_ledger),
+    ]
 
 
 def to_junit(data: ReportData, min_resilience: float | None = None) -> bytes:

@@ -11,6 +11,8 @@ from dashboards import data
 from dashboards.config import DashboardConfig
 from dashboards.ui import export_section, plot, query_param
 from presentation import figures, frames
+from presentation.text import recovery_words
+from reports.text import md_escape
 
 __all__ = ["render", "EMPTY_MESSAGE"]
 
@@ -70,7 +72,7 @@ def render(config: DashboardConfig) -> None:
     plot(figures.availability_figure(curves["availability"], frames.fault_windows(summary)), "cmp_availability")
     left, right = st.columns(2)
     with left:
-        plot(figures.metric_figure(curves["latency"], ["p50", "p99"], title="Latency percentiles",
+        plot(figures.metric_figure(curves["latency"], ["p50", "p99"], title="Latency of successes",
                                    yaxis="seconds"), "cmp_latency")
     with right:
         plot(figures.metric_figure(curves["availability"], ["ok_per_s", "failed_per_s"], title="Throughput",
@@ -85,6 +87,14 @@ def render(config: DashboardConfig) -> None:
         st.info("No run of this comparison could be analysed yet (see below).")
     else:
         st.dataframe(table, hide_index=True, key="summary_table")
+    for topo, body in sorted((summary.get("summary") or {}).items()):
+        recovery = body.get("recovery") or {}
+        single = body.get("single_run") or {}
+        for stmt in single.get("statements") or []:
+            st.markdown(f"**{md_escape(topo)}** ({single.get('label')}): {md_escape(stmt.get('text'))}")
+        if not single and recovery.get("text"):
+            st.markdown(f"**{md_escape(topo)}**: {recovery_words(recovery.get('kind'))}: "
+                        f"{md_escape(recovery['text'])}")
     verdicts = frames.verdicts_table(summary)
     if not verdicts.empty:
         st.subheader("Verdicts")

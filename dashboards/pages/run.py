@@ -12,6 +12,7 @@ from dashboards import data
 from dashboards.config import DashboardConfig
 from dashboards.ui import export_section, plot, query_param
 from presentation import figures, frames
+from presentation.text import recovery_words
 
 __all__ = ["render", "EMPTY_MESSAGE"]
 
@@ -50,7 +51,7 @@ def _metrics(config: DashboardConfig, run: dict) -> None:
     m = result["metrics"]
     cols = st.columns(5)
     cols[0].metric("Resilience R", "-" if m.get("resilience") is None else f"{m['resilience']:.1f}")
-    cols[1].metric("TTR", "not recovered" if not m.get("recovered") else f"{m['ttr_s']:.1f} s")
+    cols[1].metric("TTR", recovery_words(m.get("recovery")) if m.get("ttr_s") is None else f"{m['ttr_s']:.1f} s")
     cols[2].metric("TTD", "-" if m.get("ttd_s") is None else f"{m['ttd_s']:.2f} s")
     cols[3].metric("Depth", f"{m.get('depth') or 0:.3f}")
     cols[4].metric("Lost tasks", f"{m.get('lost_tasks') or 0:.0f}")

@@ -120,7 +120,7 @@ def test_summary_and_fragility_frames() -> None:
     table = frames.summary_table(summary)
     assert table.loc[0, "TTR (s)"] == "4.0 [3.0, > window]"
     assert table.loc[0, "R (0-100)"] == "97.5 [95.0, 99.0]"
-    assert table.loc[0, "not recovered"] == 1
+    assert table.loc[0, "not self-healed"] == 1
     assert frames.verdicts_table(summary).loc[0, "outcome"] == "no clear difference"
     points = frames.fragility_points(summary)
     assert list(frames.fragility_shapes(points)["shape"]) == ["fragile"]
