@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import psutil
-from chaoslib.exit import exit_gracefully
 from chaoslib.experiment import run_experiment
 
+from chaos.lease import interrupt_experiment
 from chaos.library import CONTROL_MODULE, Guardrails, LoadedExperiment, activities, guardrails_of, load_experiment
 from chaos.targets import describe_targets
 from collectors.base import targets_from_status
@@ -41,6 +41,7 @@ from collectors.promserver import PrometheusServer
 from core.errors import ExperimentError, UserError
 from core.logs import read_requests_since
 from core.settings import Settings
+from core.stop import check_not_stopped, stop_state
 from fleet.lab import lab_down, lab_status, lab_up
 from fleet.plan import planned_status
 from fleet.topology import Topology, load_topology
@@ -116,16 +117,27 @@ class _Ticker(threading.Thread):
 
 
 class _Guard:
-    """Trips when availability of the watched regions over the last window is below the floor."""
-    def __init__(self, rails: Guardrails, request_log: Path, armed_at: float):
+    """Trips when availability of the watched regions over the last window is below the floor, or when the
+    emergency stop file appears (core.stop): either way the experiment ends gracefully and is stored aborted."""
+    def __init__(self, rails: Guardrails, request_log: Path, armed_at: float, home: Path | None = None,
+                 run_id: str | None = None):
         self.rails = rails
         self.request_log = request_log
         self.armed_at = armed_at
+        self.home = home
+        self.run_id = run_id
         self.active = False
         self.tripped: str | None = None
 
     def check(self) -> None:
-        if not self.active or self.tripped or self.rails.min_availability is None:
+        if not self.active or self.tripped:
+            return
+        stopped = stop_state(self.home) if self.home is not None else None
+        if stopped is not None:
+            self.tripped = stopped.describe()
+            interrupt_experiment(self.tripped, self.run_id)
+            return
+        if self.rails.min_availability is None:
             return
         now = time.time()
         if now - self.armed_at < self.rails.window_s:
@@ -142,8 +154,7 @@ class _Guard:
             self.tripped = (f"guardrail: availability {avail:.3f} in untargeted regions over {self.rails.window_s:g}s "
                             f"fell below {self.rails.min_availability:g}")
             log.warning("%s; aborting (rollbacks will run)", self.tripped)
-
-            exit_gracefully()
+            interrupt_experiment(self.tripped, self.run_id)
 
 
 @contextmanager
@@ -252,12 +263,15 @@ def _run_one(plan: RunPlan, exp: LoadedExperiment, topo: Topology, repeat: int, 
         store.update_run(run_id, meta={"lab": status["name"]})
         collection.start(run_id, status["name"])
         psutil.cpu_percent(None)
-        guard = _Guard(guardrails_of(exp.data), Path(status["request_log"]), time.time())
+        guard = _Guard(guardrails_of(exp.data), Path(status["request_log"]), time.time(), settings.home, run_id)
         ticker = _Ticker([lambda: cpu.append((time.time(), psutil.cpu_percent(None))), collection.refresh,
                           guard.check])
         ticker.start()
         progress(f"{topo.name} #{repeat}: warm-up {plan.warmup_s:g}s")
         time.sleep(plan.warmup_s)
+        if (stopped := stop_state(settings.home)) is not None:  # nothing injected yet: nothing to roll back
+            outcome.status, outcome.aborted_reason = "aborted", stopped.describe()
+            return outcome
         progress(f"{topo.name} #{repeat}: experiment {exp.name}")
         experiment = _prepare(exp, lab=status["name"], settings=settings, run_id=run_id, intensity=intensity,
                               seed=seed)
@@ -267,7 +281,7 @@ def _run_one(plan: RunPlan, exp: LoadedExperiment, topo: Topology, repeat: int, 
         guard.active = False
         outcome.status = _run_status(journal, guard)
         outcome.aborted_reason = guard.tripped
-        if outcome.status != "interrupted":
+        if outcome.status != "interrupted" and stop_state(settings.home) is None:
             progress(f"{topo.name} #{repeat}: observing recovery {plan.observe_s:g}s")
             time.sleep(plan.observe_s)
     except KeyboardInterrupt:
@@ -359,6 +373,7 @@ def run_comparison(settings: Settings, plan: RunPlan, progress: Progress = _no_p
     topologies = _topologies(plan)
     if plan.repeat < 1:
         raise UserError("--repeat must be at least 1")
+    check_not_stopped(settings.home, "run")
     settings.ensure()
     intensities: list[float | None] = list(plan.intensities) if plan.intensities else [None]
     outcomes: list[RunOutcome] = []
@@ -371,6 +386,7 @@ def run_comparison(settings: Settings, plan: RunPlan, progress: Progress = _no_p
             for intensity in intensities:
                 for repeat in range(plan.repeat):
                     for topo in topologies:
+                        check_not_stopped(settings.home, f"the rest of comparison {cid} ({len(outcomes)} run(s) done)")
                         outcome = _run_one(plan, exp, topo, repeat, intensity, settings, store, cid,
                                            prometheus, progress)
                         outcomes.append(outcome)

@@ -33,10 +33,13 @@ from typing import Any
 
 import psutil
 
+from chaos import lease
 from chaos.labref import LabRef, config_value, resolve_lab, resolve_settings
 from collectors.base import targets_from_status
 from collectors.embedded import EmbeddedCollector
+from core.audit import actor, record
 from core.logs import read_events_since, read_requests_since
+from core.stop import stop_state
 from core.wait import wait_until
 from fleet.lab import ControlClient
 from store import RunStore
@@ -236,6 +239,8 @@ class Recorder:
             return self.status or "aborted"
         self._finished = True
         self.status = run_status(journal)
+        if self.status == "interrupted" and stop_state(self.settings.home) is not None:
+            self.status = "aborted"  # ended by the emergency stop, rollbacks played: aborted, not interrupted
         self._safe(self._safety_heal, journal)
         ended = self.clock()
         self._stop_collecting()
@@ -263,6 +268,8 @@ class Recorder:
             return
         start = self.clock()
         result = self.lab.client.heal()
+        record(self.settings.home, "rollback", actor(), run=self.run_id, lab=self.lab.name, target="all",
+               action_name="safety heal (rollbacks not played)")
         log.warning("rollbacks were not played (status %s): healed lab %s", journal.get("status"), self.lab.name)
         self._add({"name": "safety heal (rollbacks not played)", "type": "rollback", "start": start,
                    "end": self.clock(), "status": "succeeded", "detail": {"output": _summary(result)}})
@@ -372,6 +379,7 @@ def cleanup_control(**_: Any) -> None:
     """Close the recorder (finishing the run as aborted if the experiment never ended normally)."""
     global _recorder
     recorder, _recorder = _recorder, None
+    lease.release_all()  # the rollbacks ran: the dead-man of each lab can let go of this controller
     if recorder is not None:
         try:
             recorder.close()
