@@ -332,20 +332,22 @@ def classify_recovery(t0: float, t1: float | None, windows: Sequence[FaultWindow
     """Classify a run's recovery: ``t1`` (the time availability was back for good, None = never) against the
     union of the fault windows; ``data_end`` bounds open windows (the fault still active when the data ends)."""
     fault_s = active_seconds(windows, data_end) if windows else None
+    fault_s = None if fault_s is None else round(fault_s, 6)
     if not has_data:
         return RecoveryClass("no_data", None, None, None, None, None, fault_s, tuple(windows))
     if not impact:
         return RecoveryClass("no_impact", t0, None, 0.0, None, 0.0, fault_s, tuple(windows))
     if t1 is None:
         return RecoveryClass("not_recovered", None, None, None, None, None, fault_s, tuple(windows))
-    returned = t1 - t0
+    returned = round(t1 - t0, 6)
     if not windows:
         return RecoveryClass("recovered_unattributed", t1, None, None, None, returned, fault_s, ())
     spans = union(windows)
     if t1 < spans[0][0] or any(s <= t1 < e for s, e in spans):
         return RecoveryClass("self_healed", t1, None, returned, None, returned, fault_s, tuple(windows))
     lift = max(e for s, e in spans if e <= t1)
-    return RecoveryClass("recovered_after_lift", t1, lift, None, t1 - lift, returned, fault_s, tuple(windows))
+    return RecoveryClass("recovered_after_lift", t1, lift, None, round(t1 - lift, 6), returned, fault_s,
+                         tuple(windows))
 
 
 def fmt_duration(seconds: float | None) -> str:

@@ -145,7 +145,9 @@ def wilson_interval(ok: float, total: float, z: float = _Z95) -> tuple[float | N
     den = 1 + z * z / total
     centre = (p + z * z / (2 * total)) / den
     half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / den
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low = 0.0 if ok <= 0 else max(0.0, centre - half)
+    high = 1.0 if ok >= total else min(1.0, centre + half)
+    return low, high
 
 
 def availability_during(counts: pd.DataFrame, spans: Sequence[tuple[float, float]]) -> dict[str, float | None]:

@@ -137,7 +137,7 @@ def test_classification_properties(spans, back) -> None:
     assert (rc.kind == "self_healed") == inside
     if rc.kind == "recovered_after_lift":
         assert rc.ttr_after_lift_s >= 0 and rc.lift_at <= t1 and rc.ttr_s is None
-    assert rc.fault_s == pytest.approx(sum(e - s for s, e in merged))
+    assert rc.fault_s == pytest.approx(sum(e - s for s, e in merged), abs=1e-6)
     assert not math.isinf(rc.fault_s)
 
 
