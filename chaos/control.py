@@ -3,8 +3,9 @@
 List it in an experiment (``controls: [{name: aftershock, provider: {type: python, module: chaos.control}}]``)
 and a plain ``chaos run`` lands in the store: the run, the timeline of every activity, the injection time
 (start of the method's first action), the lab's metrics scraped for the run's duration, the machine's CPU
-load, the slices of the lab's request and event logs that fall in the run's window, the journal, and the
-final status. Configuration keys (all optional):
+load, the slices of the lab's request, event and execution logs that fall in the run's window, the fault's
+active window(s) derived from the timeline (analysis.faults), the journal, and the final status.
+Configuration keys (all optional):
 
 - ``aftershock_home``, ``aftershock_lab``: which lab (chaos/labref.py);
 - ``aftershock_run_id``: record into a run the runner already created instead of creating one;
@@ -33,12 +34,14 @@ from typing import Any
 
 import psutil
 
+from analysis import fault_windows
 from chaos import lease
 from chaos.labref import LabRef, config_value, resolve_lab, resolve_settings
 from collectors.base import targets_from_status
 from collectors.embedded import EmbeddedCollector
 from core.audit import actor, record
-from core.logs import read_events_since, read_requests_since
+from core.errors import BadLogFile
+from core.logs import execution_log_writer, read_events_since, read_execution_log, read_requests_since
 from core.stop import stop_state
 from core.wait import wait_until
 from fleet.lab import ControlClient
@@ -216,6 +219,8 @@ class Recorder:
         provider = activity.get("provider") or {}
         if provider.get("func"):
             detail["func"] = f"{provider.get('module')}.{provider.get('func')}"
+        if provider.get("arguments"):  # the fault windows read their targets from here
+            detail["arguments"] = json.loads(json.dumps(provider["arguments"], default=str))
         if activity.get("pauses"):
             detail["pauses"] = activity["pauses"]
         if run.get("exception"):
@@ -251,12 +256,24 @@ class Recorder:
         with self._lock:
             timeline = list(self.timeline)
         self._safe(self.store.put_timeline, self.run_id, timeline)
+        self._safe(self._record_windows, timeline, ended)
         if _flag(self.configuration, "aftershock_finish", True):
             self._safe(self.store.finish_run, self.run_id, self.status)
         else:
             self._safe(self.store.flush)
         log.info("run %s recorded: %s", self.run_id, self.status)
         return self.status
+
+    def _record_windows(self, timeline: list[dict[str, Any]], ended: float) -> None:
+        """The fault's active window(s), from injection to lift, stored with the run; and the analysis window
+        (injection to the end of the run) unless the runner sets its own."""
+        assert self.store is not None and self.run_id is not None
+        windows = [w.to_dict() for w in fault_windows(timeline)]
+        self.store.put_fault_windows(self.run_id, windows)
+        run = self.store.get_run(self.run_id)
+        if run.get("injected_at") is not None and not (run.get("meta") or {}).get("analysis_window_s"):
+            self.store.update_run(self.run_id, meta={
+                "analysis_window_s": max(1.0, ended - float(run["injected_at"]))})
 
     def _safety_heal(self, journal: Mapping[str, Any] | None) -> None:
         if self.lab is None or not _flag(self.configuration, "aftershock_heal_on_exit", True) or journal is None:
@@ -272,7 +289,8 @@ class Recorder:
                action_name="safety heal (rollbacks not played)")
         log.warning("rollbacks were not played (status %s): healed lab %s", journal.get("status"), self.lab.name)
         self._add({"name": "safety heal (rollbacks not played)", "type": "rollback", "start": start,
-                   "end": self.clock(), "status": "succeeded", "detail": {"output": _summary(result)}})
+                   "end": self.clock(), "status": "succeeded",
+                   "detail": {"output": _summary(result), "func": "chaos.actions.heal"}})
 
     def _stop_collecting(self) -> None:
         if self._collector is not None:
@@ -314,11 +332,33 @@ class Recorder:
             ev = Path(tmp) / "events.jsonl"
             ev.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
             result = self.store.attach_event_log(self.run_id, ev, runs_dir=self.settings.runs_dir)
+            self._attach_executions(Path(tmp) / "executions.csv", start, end)
         kept = self.settings.runs_dir / self.run_id / "events.jsonl.gz"  # the temporary slice is gone
         self.store.update_run(self.run_id, meta={
             "window": {"start": start, "end": end}, "requests": len(rows),
             "event_log": {"path": str(kept), "source": str(lab.event_log), "stored": result.stored,
                           "skipped": result.skipped}})
+
+    def _attach_executions(self, dest: Path, start: float, end: float) -> None:
+        """The slice of the agents' execution log (lab status field ``execution_log``) that ran in the window."""
+        lab = self.lab
+        assert lab is not None and self.store is not None and self.run_id is not None
+        source = Path(str(lab.status.get("execution_log") or ""))
+        if not str(source) or not source.is_file():
+            log.info("lab %s writes no execution log; the ledger will have the client's side only", lab.name)
+            return
+        try:
+            frame = read_execution_log(source)
+        except BadLogFile as exc:
+            log.warning("execution log of lab %s unreadable (%s); not attached", lab.name, exc)
+            return
+        part = frame[(frame["end"] >= start) & (frame["start"] < end + LOG_SETTLE_S)]
+        writer = execution_log_writer(dest)
+        try:
+            writer.write_rows(part.astype(object).where(part.notna(), "").itertuples(index=False, name=None))
+        finally:
+            writer.close()
+        self.store.attach_execution_log(self.run_id, dest, self.settings.runs_dir)
 
     def close(self) -> None:
         """Finish (as aborted) if nobody did, then close the store."""
