@@ -30,6 +30,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--observe", type=float, default=15.0, metavar="S", help="recovery watched after it")
     parser.add_argument("--allow-any-provider", action="store_true",
                         help="let an experiment FILE use providers outside the Aftershock extension")
+    parser.add_argument("--control", action="store_true",
+                        help="also run each topology with the faults replaced by no-ops (same seed, load and "
+                             "timeline): verdicts must beat the control runs' noise")
     parser.add_argument("--dry-run", action="store_true", help="show what would be broken; break nothing")
     parser.add_argument("--json", action="store_true", help="print the JSON summary (docs/results.md)")
 
@@ -51,7 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _plan(args: argparse.Namespace) -> RunPlan:
     plan = RunPlan(experiment=args.experiment, repeat=args.repeat, seed=args.seed, collector=args.collector,
                    prometheus_url=args.prometheus_url, warmup_s=args.warmup, observe_s=args.observe,
-                   allow_any_provider=args.allow_any_provider, intensities=getattr(args, "intensity", None))
+                   allow_any_provider=args.allow_any_provider, intensities=getattr(args, "intensity", None),
+                   control=args.control)
     if args.topologies:
         plan.topologies = args.topologies
     if args.prometheus_url:
@@ -74,12 +78,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"    {step['phase']:<24} {step['name']}: {step['function']}({json.dumps(step['arguments'])})"
                       + (f" -> {targets}" if targets else ""))
         return 0
-    total = len(plan.topologies) * plan.repeat * len(plan.intensities or [None])
+    total = len(plan.topologies) * plan.repeat * (len(plan.intensities or [None]) + int(plan.control))
     bar = tqdm(total=total, unit="run", file=sys.stderr, disable=None, dynamic_ncols=True)
 
     def on_run(outcome: RunOutcome) -> None:
         bar.update(1)
-        bar.write(f"{outcome.topology} #{outcome.repeat}: {outcome.status} ({outcome.run_id})", file=sys.stderr)
+        what = " control" if outcome.control else ""
+        bar.write(f"{outcome.topology} #{outcome.repeat}{what}: {outcome.status} ({outcome.run_id})", file=sys.stderr)
 
     try:
         summary = run_comparison(settings, plan, progress=bar.set_description_str, on_run=on_run)

@@ -19,6 +19,7 @@ import copy
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +32,7 @@ from typing import Any, Literal
 import psutil
 from chaoslib.experiment import run_experiment
 
+from analysis import fault_windows
 from chaos.lease import interrupt_experiment
 from chaos.library import CONTROL_MODULE, Guardrails, LoadedExperiment, activities, guardrails_of, load_experiment
 from chaos.targets import describe_targets
@@ -48,7 +50,8 @@ from fleet.topology import Topology, load_topology
 from results import summarise_comparison
 from store import RunStore
 
-__all__ = ["RunPlan", "RunOutcome", "run_comparison", "dry_run", "SATURATED_CPU_PERCENT", "Interrupted"]
+__all__ = ["RunPlan", "RunOutcome", "run_comparison", "dry_run", "control_experiment", "SATURATED_CPU_PERCENT",
+           "Interrupted"]
 
 log = logging.getLogger("aftershock.runner")
 
@@ -77,6 +80,7 @@ class RunPlan:
     allow_any_provider: bool = False
     intensities: list[float] | None = None  # a sweep: one run per intensity
     title: str = ""
+    control: bool = False  # also a control run per topology and repeat: the faults replaced by no-ops
 
 
 @dataclass
@@ -89,6 +93,8 @@ class RunOutcome:
     cpu_mean: float | None = None
     saturated: bool = False
     aborted_reason: str | None = None
+    control: bool = False
+    observed_until: float | None = None  # end of the observation: the analysis window ends here
 
 
 def _no_progress(_msg: str) -> None:
@@ -189,12 +195,34 @@ def _run_status(journal: dict[str, Any], guard: _Guard | None) -> str:
     return {"completed": "completed", "failed": "failed", "aborted": "aborted"}.get(status, "interrupted")
 
 
+#: what replaces a fault in a control run: a process that does nothing, so the activity, its pauses and the
+#: timeline stay and nothing is broken (Netflix ChAP's control group)
+NOOP_PROVIDER = {"type": "process", "path": sys.executable, "arguments": ["-c", "pass"]}
+
+
+def control_experiment(data: dict[str, Any]) -> dict[str, Any]:
+    """The experiment with every ``chaos.actions`` action of its method replaced by a no-op (same name with
+    "(control: no-op)", same pauses); probes, hypothesis and rollbacks stay as they are (a rollback of nothing
+    broken is harmless), so the control sees the same load, seed and timeline as the fault run."""
+    out = copy.deepcopy(data)
+    method = []
+    for activity in out.get("method") or []:
+        provider = activity.get("provider") or {}
+        if activity.get("type") == "action" and provider.get("module") == "chaos.actions":
+            activity = {**activity, "name": f"{activity.get('name')} (control: no-op)",
+                        "provider": dict(NOOP_PROVIDER)}
+        method.append(activity)
+    out["method"] = method
+    return out
+
+
 def _prepare(exp: LoadedExperiment, *, lab: str, settings: Settings, run_id: str,
-             intensity: float | None, seed: int) -> dict[str, Any]:
-    data = copy.deepcopy(exp.data)
+             intensity: float | None, seed: int, control: bool = False) -> dict[str, Any]:
+    data = control_experiment(exp.data) if control else copy.deepcopy(exp.data)
     config = dict(data.get("configuration") or {})
     config.update({"aftershock_lab": lab, "aftershock_home": str(settings.home), "aftershock_run_id": run_id,
-                   "aftershock_collect": False, "aftershock_finish": False, "aftershock_seed": seed})
+                   "aftershock_collect": False, "aftershock_finish": False, "aftershock_seed": seed,
+                   "aftershock_control": control})
     if intensity is not None:
         # counts (nodes, regions) are integers; keep fractional intensities (e.g. a loss rate) as they are
         config["aftershock_intensity"] = int(intensity) if float(intensity).is_integer() else intensity
@@ -241,15 +269,17 @@ class _Collection:
 
 def _run_one(plan: RunPlan, exp: LoadedExperiment, topo: Topology, repeat: int, intensity: float | None,
              settings: Settings, store: RunStore, comparison_id: str, prometheus: Any,
-             progress: Progress) -> RunOutcome:
+             progress: Progress, control: bool = False) -> RunOutcome:
 
     seed = plan.seed + repeat
     run_settings = {"topology": topo.model_dump(), "experiment": exp.name, "experiment_path": str(exp.path),
                     "seed": seed, "collector": plan.collector, "warmup_s": plan.warmup_s,
-                    "observe_s": plan.observe_s, "intensity": intensity, "title": exp.data.get("title", "")}
+                    "observe_s": plan.observe_s, "intensity": intensity, "title": exp.data.get("title", ""),
+                    "control": control}
     run_id = store.create_run(experiment=exp.name, topology=topo.name, repeat=repeat,
                               comparison_id=comparison_id, settings=run_settings)
-    outcome = RunOutcome(run_id, topo.name, repeat, "interrupted", intensity)
+    outcome = RunOutcome(run_id, topo.name, repeat, "interrupted", intensity, control=control)
+    label = f"{topo.name} #{repeat}{' control' if control else ''}"
     collection = _Collection(plan, settings, store, prometheus)
     cpu: list[tuple[float, float]] = []
     guard: _Guard | None = None
@@ -257,7 +287,7 @@ def _run_one(plan: RunPlan, exp: LoadedExperiment, topo: Topology, repeat: int, 
     status: dict[str, Any] | None = None
     journal: dict[str, Any] | None = None
     try:
-        progress(f"{topo.name} #{repeat}: starting lab")
+        progress(f"{label}: starting lab")
         status = lab_up(settings, topo, name=f"{topo.name.lower()[:16]}-{run_id[-4:]}", seed=seed,
                         owner_pid=os.getpid())
         store.update_run(run_id, meta={"lab": status["name"]})
@@ -267,14 +297,14 @@ def _run_one(plan: RunPlan, exp: LoadedExperiment, topo: Topology, repeat: int, 
         ticker = _Ticker([lambda: cpu.append((time.time(), psutil.cpu_percent(None))), collection.refresh,
                           guard.check])
         ticker.start()
-        progress(f"{topo.name} #{repeat}: warm-up {plan.warmup_s:g}s")
+        progress(f"{label}: warm-up {plan.warmup_s:g}s")
         time.sleep(plan.warmup_s)
         if (stopped := stop_state(settings.home)) is not None:  # nothing injected yet: nothing to roll back
             outcome.status, outcome.aborted_reason = "aborted", stopped.describe()
             return outcome
-        progress(f"{topo.name} #{repeat}: experiment {exp.name}")
+        progress(f"{label}: experiment {exp.name}")
         experiment = _prepare(exp, lab=status["name"], settings=settings, run_id=run_id, intensity=intensity,
-                              seed=seed)
+                              seed=seed, control=control)
         guard.armed_at, guard.active = time.time(), True
         # "always": rollbacks run whatever happened, Ctrl-C and SIGTERM included (chaoslib skips them otherwise).
         journal = run_experiment(experiment, settings={"runtime": {"rollbacks": {"strategy": "always"}}})
@@ -282,11 +312,12 @@ def _run_one(plan: RunPlan, exp: LoadedExperiment, topo: Topology, repeat: int, 
         outcome.status = _run_status(journal, guard)
         outcome.aborted_reason = guard.tripped
         if outcome.status != "interrupted" and stop_state(settings.home) is None:
-            progress(f"{topo.name} #{repeat}: observing recovery {plan.observe_s:g}s")
+            progress(f"{label}: observing recovery {plan.observe_s:g}s")
             time.sleep(plan.observe_s)
     except KeyboardInterrupt:
         outcome.status = "interrupted"
     finally:
+        outcome.observed_until = time.time()
         if ticker is not None:
             ticker.stop()
         with suppress(Exception):
@@ -319,12 +350,18 @@ def _record(store: RunStore, settings: Settings, run_id: str, status: dict[str, 
                 store.attach_request_log(run_id, Path(status["request_log"]), settings.runs_dir)
             if Path(status["event_log"]).exists():
                 store.attach_event_log(run_id, Path(status["event_log"]), runs_dir=settings.runs_dir)
+            executions = Path(str(status.get("execution_log") or ""))
+            if str(executions) and executions.is_file():
+                store.attach_execution_log(run_id, executions, settings.runs_dir)
+        if store.load_fault_windows(run_id) is None:  # the recording control did not get to it
+            store.put_fault_windows(run_id, [w.to_dict() for w in fault_windows(store.load_timeline(run_id))])
         run = store.get_run(run_id)
         meta: dict[str, Any] = {"cpu_mean": outcome.cpu_mean, "saturated": outcome.saturated,
                                 "aborted_reason": outcome.aborted_reason,
                                 "deviated": bool(journal.get("deviated")) if journal else None}
-        if run.get("injected_at") is not None:
-            meta["analysis_window_s"] = max(1.0, time.time() - float(run["injected_at"]))
+        if run.get("injected_at") is not None:  # to the end of the observation, not of the teardown
+            until = outcome.observed_until or time.time()
+            meta["analysis_window_s"] = max(1.0, until - float(run["injected_at"]))
         store.update_run(run_id, meta=meta)
     except Exception:
         log.exception("recording run %s failed; finishing it as %s", run_id, outcome.status)
@@ -380,21 +417,23 @@ def run_comparison(settings: Settings, plan: RunPlan, progress: Progress = _no_p
     with RunStore.open(settings.store_dir) as store, _sigterm_as_interrupt():
         kind = "sweep" if plan.intensities else "comparison"
         meta = {"topologies": [t.name for t in topologies], "repeat": plan.repeat, "seed": plan.seed,
-                "collector": plan.collector, "intensities": plan.intensities}
+                "collector": plan.collector, "intensities": plan.intensities, "control": plan.control}
         cid = store.create_comparison(exp.name, kind=kind, title=plan.title or exp.data.get("title", ""), meta=meta)
         with _prometheus(plan, settings) as prometheus:
             for intensity in intensities:
                 for repeat in range(plan.repeat):
                     for topo in topologies:
                         check_not_stopped(settings.home, f"the rest of comparison {cid} ({len(outcomes)} run(s) done)")
-                        outcome = _run_one(plan, exp, topo, repeat, intensity, settings, store, cid,
-                                           prometheus, progress)
-                        outcomes.append(outcome)
-                        if on_run is not None:
-                            on_run(outcome)
-                        if outcome.status == "interrupted":
-                            raise Interrupted(f"interrupted: rollbacks ran, run {outcome.run_id} stored as "
-                                              f"interrupted, lab stopped (comparison {cid})")
+                        controls = [False, True] if plan.control and intensity == intensities[0] else [False]
+                        for control in controls:
+                            outcome = _run_one(plan, exp, topo, repeat, intensity, settings, store, cid,
+                                               prometheus, progress, control=control)
+                            outcomes.append(outcome)
+                            if on_run is not None:
+                                on_run(outcome)
+                            if outcome.status == "interrupted":
+                                raise Interrupted(f"interrupted: rollbacks ran, run {outcome.run_id} stored as "
+                                                  f"interrupted, lab stopped (comparison {cid})")
         summary = summarise_comparison(store, cid)
     summary["runs"] = [o.__dict__ for o in outcomes]
     return summary
