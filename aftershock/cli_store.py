@@ -89,9 +89,9 @@ def describe(store: RunStore, item_id: str) -> dict[str, Any]:
 
     if item_id.startswith("c-"):
         comparison = store.get_comparison(item_id)
-        return {"kind": "comparison", **comparison, "analysis": summarise_comparison(store, item_id)}
+        return {"kind": "comparison", **comparison.to_json(), "analysis": summarise_comparison(store, item_id)}
     run = store.get_run(item_id)
-    info = {"kind": "run", **run, "counts": store.run_stats(item_id)}
+    info = {"kind": "run", **run.to_json(), "counts": store.run_stats(item_id)}
     try:
         info["analysis"] = analyse_stored_run(store, item_id).to_json_dict()
     except AnalysisError as exc:

@@ -18,11 +18,14 @@ from .errors import (
     StoreReadOnly,
     StoreTooNew,
 )
+from .runrecord import ComparisonRecord, RunRecord
 from .runstore import DB_NAME, EventLogResult, RunStore
 from .schema import SCHEMA_VERSION
 
 __all__ = [
     "RunStore",
+    "RunRecord",
+    "ComparisonRecord",
     "EventLogResult",
     "DB_NAME",
     "SCHEMA_VERSION",

@@ -37,6 +37,7 @@ from .errors import (
     StoreTooNew,
 )
 from .ids import COMPARISON_PREFIX, RUN_PREFIX, new_id
+from .runrecord import ComparisonRecord, RunRecord
 from .schema import SCHEMA_VERSION, migrate, user_version
 from .writers import current_writer, recover_dead_runs
 
@@ -303,12 +304,12 @@ class RunStore(ArtifactsMixin):
         """Merge ``fields`` into the run's free-form meta."""
         self.update_run(run_id, meta=fields)
 
-    def get_run(self, run_id: str) -> dict[str, Any]:
+    def get_run(self, run_id: str) -> RunRecord:
         """The run's metadata; raises :class:`RunNotFound` naming the store when there is none."""
         rows = self._query(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
         if not rows:
             raise RunNotFound(run_id, self.path)
-        return _run_dict(rows[0])
+        return _run_record(rows[0])
 
     def list_runs(
         self,
@@ -373,7 +374,7 @@ class RunStore(ArtifactsMixin):
         columns = ["comparison_id", "experiment", "kind", "title", "created_at", "runs", "topologies"]
         return pd.DataFrame(rows, columns=columns)
 
-    def get_comparison(self, comparison_id: str) -> dict[str, Any]:
+    def get_comparison(self, comparison_id: str) -> ComparisonRecord:
         """The comparison with ``runs``: its runs' metadata ordered by topology and repeat."""
         rows = self._query(
             "SELECT id, experiment, kind, title, created_at, meta FROM comparisons WHERE id = ?", (comparison_id,)
@@ -385,15 +386,9 @@ class RunStore(ArtifactsMixin):
             f"SELECT {_RUN_COLUMNS} FROM runs WHERE comparison_id = ? ORDER BY topology, repeat, started_at",
             (cid,),
         )
-        return {
-            "comparison_id": cid,
-            "experiment": experiment,
-            "kind": kind,
-            "title": title,
-            "created_at": created_at,
-            "meta": records.loads(meta) or {},
-            "runs": [_run_dict(r) for r in runs],
-        }
+        return ComparisonRecord(comparison_id=cid, experiment=experiment, kind=kind, title=title,
+                                created_at=created_at, meta=records.loads(meta) or {},
+                                runs=[_run_record(r) for r in runs])
 
     # ----------------------------------------------------------------- samples
     def append_samples(self, run_id: str, samples: Iterable[tuple[float, str, Mapping[str, str], float]]) -> None:
@@ -481,38 +476,11 @@ class RunStore(ArtifactsMixin):
         return problems
 
 
-def _run_dict(row: tuple) -> dict[str, Any]:
-    (
-        run_id,
-        comparison_id,
-        experiment,
-        topology,
-        repeat,
-        status,
-        started_at,
-        ended_at,
-        injected_at,
-        settings,
-        summary,
-        meta,
-        writer_pid,
-        writer_host,
-        request_log,
-    ) = row
-    return {
-        "run_id": run_id,
-        "comparison_id": comparison_id,
-        "experiment": experiment,
-        "topology": topology,
-        "repeat": repeat,
-        "status": status,
-        "started_at": started_at,
-        "ended_at": ended_at,
-        "injected_at": injected_at,
-        "settings": records.loads(settings) or {},
-        "summary": records.loads(summary),
-        "meta": records.loads(meta) or {},
-        "writer_pid": writer_pid,
-        "writer_host": writer_host,
-        "request_log": request_log,
-    }
+def _run_record(row: tuple) -> RunRecord:
+    (run_id, comparison_id, experiment, topology, repeat, status, started_at, ended_at, injected_at, settings,
+     summary, meta, writer_pid, writer_host, request_log) = row
+    return RunRecord(run_id=run_id, comparison_id=comparison_id, experiment=experiment, topology=topology,
+                     repeat=repeat, status=status, started_at=started_at, ended_at=ended_at, injected_at=injected_at,
+                     settings=records.loads(settings) or {}, summary=records.loads(summary),
+                     meta=records.loads(meta) or {}, writer_pid=writer_pid, writer_host=writer_host,
+                     request_log=request_log)
