@@ -24,8 +24,10 @@ from typing import Any
 
 import psutil
 
+from core.audit import record
 from core.runproc import RunCommand, default_command, spawn_run
 from core.settings import Settings
+from core.stop import stop_state
 from scheduling.book import Attempt, ScheduleBook
 from scheduling.lock import ScheduleLock
 from scheduling.model import Schedule, fires_back
@@ -129,6 +131,12 @@ def run_attempt(book: ScheduleBook, settings: Settings, schedule: Schedule, fire
     if attempt_id is None:
         log.info("schedule %s: fire %s already claimed elsewhere", schedule.name, fire_time)
         return None
+    stopped = stop_state(settings.home)
+    if stopped is not None:  # the emergency stop: recorded as skipped, the schedule carries on once cleared
+        reason = f"not run: {stopped.describe()}; clear it with `aftershock stop --clear`"
+        book.finish(attempt_id, "skipped", reason=reason)
+        record(settings.home, "refused", f"schedule {schedule.name}", target=schedule.experiment, reason=reason)
+        return book.attempt(attempt_id)
     lock = ScheduleLock(settings.home, schedule.name)
     if not lock.acquire():
         book.finish(attempt_id, "skipped", reason="the previous run of this schedule is still running")

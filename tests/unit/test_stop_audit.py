@@ -11,6 +11,7 @@ from core.audit import ACTIONS, AuditLog, actor, read_audit, record
 from core.errors import EmergencyStopped, UserError
 from core.settings import Settings, max_fault_from_env
 from core.stop import check_not_stopped, clear_stop, set_stop, stop_path, stop_state
+from scheduling import RunResult, Schedule, ScheduleBook, run_attempt
 
 
 def test_no_stop_by_default_and_set_clear_round_trip(tmp_path: Path) -> None:
@@ -97,3 +98,23 @@ def test_audit_refuses_unknown_actions_and_never_raises_on_io_errors(tmp_path: P
 def test_who_comes_from_the_environment_of_the_boundary(env: dict[str, str], who: str) -> None:
     assert actor(env) == who
     assert actor({}).startswith("user ")
+
+
+def test_a_scheduled_run_is_skipped_under_the_stop_and_runs_once_cleared(settings: Settings) -> None:
+    calls: list[str] = []
+
+    def run(schedule: Schedule, _settings: Settings, _fds: object = ()) -> RunResult:
+        calls.append(schedule.name)
+        return RunResult(True, {"comparison_id": "c-1", "results": [], "runs": []})
+
+    with ScheduleBook.open(settings.home) as book:
+        book.add(Schedule(name="nightly", cron="0 3 * * *", experiment="node-loss", topologies=["decentralized"],
+                          created_at=1_000.0))
+        schedule = book.get("nightly")
+        set_stop(settings.home, "user alice")
+        attempt = run_attempt(book, settings, schedule, 5_000.0, run)
+        assert attempt.outcome == "skipped" and "emergency stop" in attempt.reason and calls == []
+        refused = read_audit(settings.home, actions={"refused"})[0]
+        assert [(e.who, e.target) for e in refused] == [("schedule nightly", "node-loss")]
+        clear_stop(settings.home)
+        assert run_attempt(book, settings, schedule, 5_060.0, run).outcome == "completed" and calls == ["nightly"]
