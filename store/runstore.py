@@ -39,7 +39,7 @@ from .errors import (
 from .ids import COMPARISON_PREFIX, RUN_PREFIX, new_id
 from .runrecord import ComparisonRecord, RunRecord
 from .schema import SCHEMA_VERSION, migrate, user_version
-from .writers import current_writer, recover_dead_runs
+from .writers import DEAD_WRITER_NOTE, LiveWriters, current_writer, recover_dead_runs
 
 __all__ = ["RunStore", "DB_NAME", "EventLogResult"]
 
@@ -48,7 +48,7 @@ DB_NAME = "runs.sqlite"
 _BUSY_TIMEOUT_MS = 10_000
 _RUN_COLUMNS = (
     "id, comparison_id, experiment, topology, repeat, status, started_at, ended_at, injected_at, "
-    "settings, summary, meta, writer_pid, writer_host, request_log"
+    "settings, summary, meta, writer_pid, writer_host, request_log, writer_started"
 )
 
 
@@ -309,7 +309,7 @@ class RunStore(ArtifactsMixin):
         rows = self._query(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
         if not rows:
             raise RunNotFound(run_id, self.path)
-        return _run_record(rows[0])
+        return _run_record(rows[0], LiveWriters())
 
     def list_runs(
         self,
@@ -319,23 +319,33 @@ class RunStore(ArtifactsMixin):
         comparison_id: str | None = None,
         status: str | None = None,
     ) -> pd.DataFrame:
-        """Runs, newest first, with ``duration_s`` (NaN while running)."""
+        """Runs, newest first, with ``duration_s`` (NaN while running). A 'running' run whose writer is gone is
+        listed (and filtered) as 'interrupted', as a writable open would record it."""
         clauses, params = [], []
         for column, value in (
             ("experiment", experiment),
             ("topology", topology),
             ("comparison_id", comparison_id),
-            ("status", status),
         ):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
+        if status is not None:  # an interrupted run may still read 'running' on disk
+            clauses.append("status IN (?, 'running')" if status == "interrupted" else "status = ?")
+            params.append(status)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self._query(
-            "SELECT id, comparison_id, experiment, topology, repeat, status, started_at, ended_at, injected_at "
-            f"FROM runs {where} ORDER BY started_at DESC, id DESC",
+        raw = self._query(
+            "SELECT id, comparison_id, experiment, topology, repeat, status, started_at, ended_at, injected_at, "
+            f"writer_pid, writer_started, writer_host FROM runs {where} ORDER BY started_at DESC, id DESC",
             params,
         )
+        live = LiveWriters()
+        rows = []
+        for *head, pid, started, host in raw:
+            if live.dead(head[5], pid, started, host):
+                head[5] = "interrupted"
+            if status is None or head[5] == status:
+                rows.append(tuple(head))
         columns = [
             "run_id",
             "comparison_id",
@@ -386,9 +396,10 @@ class RunStore(ArtifactsMixin):
             f"SELECT {_RUN_COLUMNS} FROM runs WHERE comparison_id = ? ORDER BY topology, repeat, started_at",
             (cid,),
         )
+        live = LiveWriters()
         return ComparisonRecord(comparison_id=cid, experiment=experiment, kind=kind, title=title,
                                 created_at=created_at, meta=records.loads(meta) or {},
-                                runs=[_run_record(r) for r in runs])
+                                runs=[_run_record(r, live) for r in runs])
 
     # ----------------------------------------------------------------- samples
     def append_samples(self, run_id: str, samples: Iterable[tuple[float, str, Mapping[str, str], float]]) -> None:
@@ -476,11 +487,16 @@ class RunStore(ArtifactsMixin):
         return problems
 
 
-def _run_record(row: tuple) -> RunRecord:
+def _run_record(row: tuple, live: LiveWriters) -> RunRecord:
+    """A run as every reader must see it: a dead writer's 'running' run is 'interrupted' (noted in ``meta``)."""
     (run_id, comparison_id, experiment, topology, repeat, status, started_at, ended_at, injected_at, settings,
-     summary, meta, writer_pid, writer_host, request_log) = row
+     summary, meta, writer_pid, writer_host, request_log, writer_started) = row
+    meta = records.loads(meta) or {}
+    if live.dead(status, writer_pid, writer_started, writer_host):
+        status = "interrupted"
+        meta = {**meta, "interrupted_reason": DEAD_WRITER_NOTE.format(pid=writer_pid)}
     return RunRecord(run_id=run_id, comparison_id=comparison_id, experiment=experiment, topology=topology,
                      repeat=repeat, status=status, started_at=started_at, ended_at=ended_at, injected_at=injected_at,
                      settings=records.loads(settings) or {}, summary=records.loads(summary),
-                     meta=records.loads(meta) or {}, writer_pid=writer_pid, writer_host=writer_host,
+                     meta=meta, writer_pid=writer_pid, writer_host=writer_host,
                      request_log=request_log)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import psutil
 
-__all__ = ["Writer", "current_writer", "writer_alive", "recover_dead_runs"]
+__all__ = ["Writer", "current_writer", "writer_alive", "recover_dead_runs", "LiveWriters", "DEAD_WRITER_NOTE"]
 
 LOGGER = logging.getLogger("aftershock.store")
 _START_TOLERANCE_S = 1.0
@@ -45,6 +45,34 @@ def writer_alive(pid: int | None, started: float | None) -> bool:
         return False
     except psutil.AccessDenied:
         return True  # exists, owned by someone else: assume it is the writer rather than steal its run
+
+
+#: What a reader says of a run whose writer died without finishing it (kept in the presented record's meta).
+DEAD_WRITER_NOTE = ("its writer (pid {pid}) is gone: it was killed or crashed; shown as interrupted by every reader, "
+                    "recorded so at the next writable open of the store")
+
+
+class LiveWriters:
+    """Tells readers which 'running' runs are really running, without writing anything.
+
+    Why in readers too: a writable open records a dead writer's runs as interrupted (:func:`recover_dead_runs`),
+    but readers (``aftershock runs``, the dashboard, the Live page) open the store read-only and may never see a
+    writable open; they must not show a killed runner's run as running. One check per distinct writer, cached
+    for the life of this object (one listing).
+    """
+
+    def __init__(self, host: str | None = None):
+        self.host = host if host is not None else socket.gethostname()
+        self._alive: dict[tuple[int | None, float | None], bool] = {}
+
+    def dead(self, status: str, pid: int | None, started: float | None, host: str | None) -> bool:
+        """True for a 'running' run of this host whose writer (pid and start time) is gone."""
+        if status != "running" or host not in (None, self.host):
+            return False
+        key = (pid, started)
+        if key not in self._alive:
+            self._alive[key] = writer_alive(pid, started)
+        return not self._alive[key]
 
 
 def recover_dead_runs(conn: sqlite3.Connection, host: str) -> list[str]:
