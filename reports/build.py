@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 from core.errors import ReportError
@@ -9,9 +11,10 @@ from reports import html, pdf, text
 from reports.data import load_report_data
 from store import RunStore
 
-__all__ = ["FORMATS", "build_report", "render"]
+__all__ = ["FORMATS", "SUFFIXES", "build_report", "render", "write_report"]
 
 FORMATS = ("html", "pdf", "json", "md", "junit")
+SUFFIXES = {"html": ".html", "pdf": ".pdf", "json": ".json", "md": ".md", "junit": ".xml"}
 
 
 def render(data: object, fmt: str, *, min_resilience: float | None = None, browser: str | None = None) -> bytes:
@@ -42,3 +45,20 @@ def build_report(store: RunStore, report_id: str, fmt: str, *, home: Path | None
         raise ReportError(f"--min-resilience is a resilience R in 0..100, got {min_resilience:g}")
     data = load_report_data(store, report_id, home=home)
     return render(data, fmt, min_resilience=min_resilience, browser=browser)
+
+
+def write_report(path: Path, content: bytes) -> None:
+    """Atomic: a failed report never leaves half a file where the old one was."""
+    if not path.parent.is_dir():
+        raise ReportError(f"{path}: directory {path.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a report is an ordinary file
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise ReportError(f"{path}: cannot write: {exc.strerror or exc}") from None
