@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from aftershock import __version__, cli_dashboard, cli_lab, cli_report, cli_run, cli_schedule, cli_stop, cli_store
 from core.errors import UserError
+from core.procguard import ENV_PARENT_PID, ENV_PARENT_SIGNAL, guard_from_env
 from core.settings import Settings
 
 __all__ = ["main", "build_parser"]
@@ -43,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, settings: Settings | None = None) -> int:
+    if argv is None:  # the real command line: die with the parent that asked for it (dashboards/server.py)
+        guard_from_env(os.environ)
+        for key in (ENV_PARENT_PID, ENV_PARENT_SIGNAL):
+            os.environ.pop(key, None)  # never inherited by the processes we start
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aftershock.cli_dashboard import dashboard_env, read_token, streamlit_argv
 from core.errors import UserError
 from core.settings import Settings
 from dashboards.auth import chaos_access, token_matches
 from dashboards.config import DashboardConfig, config_from_environ
 from dashboards.launcher import launch
+from dashboards.server import dashboard_env, read_token, streamlit_argv
 from presentation import figures, frames
 from presentation.downsample import downsample_xy
 
