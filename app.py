@@ -11,8 +11,9 @@ from types import ModuleType
 
 import streamlit as st
 
+from dashboards import stop
 from dashboards.config import DashboardConfig, config_from_environ
-from dashboards.pages import compare, history, lab, launch, live, run
+from dashboards.pages import audit, compare, history, lab, launch, live, run
 
 st.set_page_config(page_title="Aftershock", page_icon=":material/earthquake:", layout="wide")
 CONFIG = config_from_environ(os.environ)
@@ -35,5 +36,8 @@ PAGES = [
     _page(lab, "Lab", "lab", ":material/lan:", CONFIG),
     _page(launch, "Launch", "launch", ":material/rocket_launch:", CONFIG),
     _page(history, "History", "history", ":material/history:", CONFIG),
+    _page(audit, "Audit", "audit", ":material/policy:", CONFIG),
 ]
-st.navigation(PAGES).run()
+navigation = st.navigation(PAGES)
+stop.render(CONFIG)  # the emergency stop, in the sidebar of every page
+navigation.run()

@@ -21,6 +21,7 @@ from typing import Any
 import psutil
 
 from chaos.library import library_names
+from core.audit import ENV_ACTOR
 from core.errors import UserError
 from core.runproc import RunCommand, spawn_run
 from core.settings import Settings
@@ -62,8 +63,10 @@ def launches_dir(settings: Settings) -> Path:
 
 def launch(settings: Settings, experiment: str, topologies: list[str], repeat: int = 1, *,
            warmup_s: float | None = None, observe_s: float | None = None, python: str = sys.executable,
-           popen: Callable[..., subprocess.Popen] = subprocess.Popen) -> Launch:
-    """Start ``aftershock run`` in the background; raises :class:`UserError` for anything not in the library."""
+           popen: Callable[..., subprocess.Popen] = subprocess.Popen, actor: str | None = None) -> Launch:
+    """Start ``aftershock run`` in the background; raises :class:`UserError` for anything not in the library.
+
+    ``actor`` (``dashboard session ID``) is who the audit log names for the run's injections and rollbacks."""
     if experiment not in library_experiments():
         raise UserError(f"{experiment!r} is not a library experiment; the dashboard only runs chaos/experiments/*")
     known = topology_names()
@@ -82,7 +85,8 @@ def launch(settings: Settings, experiment: str, topologies: list[str], repeat: i
     run = RunCommand(experiment, tuple(topologies), int(repeat), warmup_s, observe_s)
     argv = run.argv([python, "-m", "aftershock.cli"])
     with open(out, "wb") as fo, open(err, "wb") as fe:
-        proc = spawn_run(run, settings.home, command=[python, "-m", "aftershock.cli"], popen=popen, stdout=fo,
+        proc = spawn_run(run, settings.home, command=[python, "-m", "aftershock.cli"], popen=popen,
+                         env={ENV_ACTOR: actor} if actor else None, stdout=fo,
                          stderr=fe, start_new_session=True, cwd=str(Path(__file__).resolve().parent.parent))
     _PROCS[launch_id] = proc
     record = Launch(launch_id, experiment, list(topologies), int(repeat), proc.pid, time.time(), str(out), str(err))

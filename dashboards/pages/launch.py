@@ -7,6 +7,7 @@ import streamlit as st
 from core.errors import AftershockError
 from dashboards import launcher
 from dashboards.config import DashboardConfig
+from dashboards.stop import session_actor
 from dashboards.ui import chaos_gate
 
 __all__ = ["render", "NO_EXPERIMENTS"]
@@ -49,7 +50,7 @@ def render(config: DashboardConfig) -> None:
         if st.form_submit_button("Launch"):
             try:
                 record = launcher.launch(config.settings, experiment, chosen, int(repeat), warmup_s=float(warmup),
-                                         observe_s=float(observe))
+                                         observe_s=float(observe), actor=session_actor())
                 st.success(f"Launched {record.launch_id}: follow it on the Live page.")
             except AftershockError as exc:
                 st.error(str(exc))
