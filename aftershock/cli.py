@@ -12,7 +12,17 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from aftershock import __version__, cli_dashboard, cli_lab, cli_report, cli_run, cli_schedule, cli_stop, cli_store
+from aftershock import (
+    __version__,
+    cli_dashboard,
+    cli_lab,
+    cli_report,
+    cli_run,
+    cli_schedule,
+    cli_stop,
+    cli_store,
+    cli_target,
+)
 from core.errors import UserError
 from core.procguard import ENV_PARENT_PID, ENV_PARENT_SIGNAL, guard_from_env
 from core.settings import Settings
@@ -20,7 +30,7 @@ from core.settings import Settings
 __all__ = ["main", "build_parser"]
 
 # Each module adds its subcommands.
-_AREAS = (cli_lab, cli_store, cli_run, cli_dashboard, cli_schedule, cli_report, cli_stop)
+_AREAS = (cli_lab, cli_store, cli_run, cli_dashboard, cli_schedule, cli_report, cli_stop, cli_target)
 
 
 class _Parser(argparse.ArgumentParser):

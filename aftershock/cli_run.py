@@ -8,6 +8,7 @@ import sys
 
 from tqdm import tqdm
 
+from aftershock.cli_target import run_on_target
 from aftershock.runner import RunOutcome, RunPlan, dry_run, run_comparison
 from chaos.library import library_names, load_experiment
 from core.settings import Settings
@@ -33,6 +34,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--control", action="store_true",
                         help="also run each topology with the faults replaced by no-ops (same seed, load and "
                              "timeline): verdicts must beat the control runs' noise")
+    parser.add_argument("--target", metavar="NAME", help="attach to a stored target (`aftershock target add`) "
+                        "instead of starting labs; its first run is a dry run (docs/engines.md)")
     parser.add_argument("--dry-run", action="store_true", help="show what would be broken; break nothing")
     parser.add_argument("--json", action="store_true", help="print the JSON summary (docs/results.md)")
 
@@ -65,6 +68,8 @@ def _plan(args: argparse.Namespace) -> RunPlan:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     plan = _plan(args)
+    if args.target:
+        return run_on_target(args, settings, plan)
     if args.dry_run:
         result = dry_run(settings, plan)
         if args.json:

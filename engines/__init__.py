@@ -18,9 +18,9 @@ from core.engine import Engine
 from core.errors import EngineError
 from core.settings import Settings
 from engines.kubernetes.target import KubeTarget, parse_target
-from engines.targets import read_target, target_path
+from engines.targets import list_target_names, read_target, target_path
 
-__all__ = ["open_target", "load_target", "ENGINE_MODULES"]
+__all__ = ["open_target", "load_target", "engine_for", "heal_targets", "ENGINE_MODULES"]
 
 #: Engine name (a target file's ``engine`` field) -> module holding its engine class.
 ENGINE_MODULES = {"kubernetes": ("engines.kubernetes.engine", "KubernetesEngine")}
@@ -38,6 +38,22 @@ def load_target(settings: Settings, name: str) -> KubeTarget:
 
 def open_target(settings: Settings, name: str, **kwargs: Any) -> Engine:
     """The engine of the stored target ``name`` (``aftershock target add``)."""
-    target = load_target(settings, name)
+    return engine_for(settings, load_target(settings, name), **kwargs)
+
+
+def engine_for(settings: Settings, target: KubeTarget, **kwargs: Any) -> Any:
+    """The engine of a target that may not be stored yet (``target add`` checks it before writing it)."""
     module, cls = ENGINE_MODULES[target.engine]
     return getattr(importlib.import_module(module), cls)(settings, target, **kwargs)
+
+
+def heal_targets(settings: Settings) -> list[dict[str, Any]]:
+    """Undo every fault on every stored target (the emergency stop's reach beyond the labs); a target that
+    cannot be reached is reported with its error, never skipped silently."""
+    out = []
+    for name in list_target_names(settings):
+        try:
+            out.append(open_target(settings, name).heal(reason="emergency stop"))
+        except EngineError as exc:
+            out.append({"target": name, "action": "heal", "error": str(exc)})
+    return out

@@ -35,6 +35,7 @@ from core.errors import EngineError, ExperimentError, UnsupportedFault
 from core.logs import EventLog
 from core.records import AgentStatus, LabStatus, LinkStatus, NodeStatus
 from core.settings import Settings
+from core.stop import check_not_stopped
 from engines.kubernetes import chaosmesh
 from engines.kubernetes.cluster import ClusterApi
 from engines.kubernetes.labels import (
@@ -312,6 +313,7 @@ class KubernetesEngine:
         return list(deleted or [])
 
     def _kill_pods(self, action: str, names: list[str]) -> dict[str, Any]:
+        check_not_stopped(self.settings.home, f"{action} on target {self.name}")
         run_id = self._run_id()
         targeted = self._targeted(names)
         dry = self._dry(run_id, action, pods=names)
@@ -341,8 +343,13 @@ class KubernetesEngine:
                                   f"{self.target.zone_label}: {', '.join(zones) or 'none'})")
         return nodes
 
+    def zone_nodes(self, zone: str) -> list[str]:
+        """The nodes a zone loss would cordon (those not cordoned already), for plans."""
+        return [n.metadata.name for n in self._check_zone(zone) if not (n.spec and n.spec.unschedulable)]
+
     def kill_region(self, region: str) -> dict[str, Any]:
         """Cordon every node of zone ``region`` and delete the targeted pods on them."""
+        check_not_stopped(self.settings.home, f"kill_region on target {self.name}")
         run_id = self._run_id()
         nodes = self._check_zone(region)
         fresh = [n for n in nodes if not (n.spec and n.spec.unschedulable)]
@@ -406,6 +413,8 @@ class KubernetesEngine:
                                       f"(zones: {', '.join(sorted(known))})")
         changes = {"latency": latency_ms, "loss": loss, "cut": cut}
         wanted = {f: v for f, v in changes.items() if v is not None}
+        if any(wanted.values()):  # lifting a fault is always allowed, adding one never under a stop
+            check_not_stopped(self.settings.home, f"set_link on target {self.name}")
         dry = self._dry(run_id, "set_link", src=src, dst=dst, **wanted)
         if dry is not None:
             return {**dry, "links": []}
