@@ -58,8 +58,9 @@ _MODULE = "chaos.actions"
 LIFT_EVENTS = {"deadman_healed": "the dead-man healed the lab", "fault_expired": "the fault expired",
                "stop_healed": "the emergency stop healed the lab"}
 
-#: ``self_healed``: back while the fault was still active; ``recovered_after_lift``: back only after the lift;
-#: ``not_recovered``: never back in the window (censored); ``no_impact``; ``no_data``: nothing after injection;
+#: ``self_healed``: back while the fault was still active (TTR 0 when a recorded fault never moved availability:
+#: absorbed); ``recovered_after_lift``: back only after the lift; ``not_recovered``: never back in the window
+#: (censored); ``no_impact``: no impact and no fault recorded (a control run); ``no_data``: nothing after injection;
 #: ``recovered_unattributed``: back, but no fault window was recorded to tell which of the first two it was.
 RECOVERY_CLASSES = ("self_healed", "recovered_after_lift", "not_recovered", "no_impact", "no_data",
                     "recovered_unattributed")
@@ -196,9 +197,9 @@ def _what(action: str, targets: Sequence[str], activity: Mapping[str, Any], time
 def _lift_phrase(lift: str | None, window_action: str, many: bool) -> str:
     it = "they" if many else "it"
     return {
-        "restore_region": f"{it} {'were' if many else 'was'} restored",
-        "heal": "the lab was healed",
-        "heal_links": "the links were healed",
+        "restore_region": "the restore began",
+        "heal": "the heal began",
+        "heal_links": "the links' heal began",
         "resume_node": f"{it} {'were' if many else 'was'} resumed",
         "relieve_node": f"{it} got the CPU back",
         "timed": f"the {window_action.replace('_', ' ')} ended",
@@ -321,6 +322,7 @@ class RecoveryClass:
     returned_s: float | None  # t1 - t0 whatever brought availability back
     fault_s: float | None  # how long the fault was active (union), within the data
     windows: tuple[FaultWindow, ...] = field(default_factory=tuple)
+    impact: bool = True  # False: availability never left its baseline (a fault absorbed, or no fault)
 
     @property
     def recovered(self) -> bool:
@@ -336,7 +338,9 @@ def classify_recovery(t0: float, t1: float | None, windows: Sequence[FaultWindow
     if not has_data:
         return RecoveryClass("no_data", None, None, None, None, None, fault_s, tuple(windows))
     if not impact:
-        return RecoveryClass("no_impact", t0, None, 0.0, None, 0.0, fault_s, tuple(windows))
+        # a recorded fault that never moved availability was absorbed: healed at once (TTR 0), by itself
+        kind = "self_healed" if windows else "no_impact"
+        return RecoveryClass(kind, t0, None, 0.0, None, 0.0, fault_s, tuple(windows), impact=False)
     if t1 is None:
         return RecoveryClass("not_recovered", None, None, None, None, None, fault_s, tuple(windows))
     returned = round(t1 - t0, 6)
@@ -379,6 +383,8 @@ def recovery_text(rc: RecoveryClass, *, window_s: float | None = None, mechanism
         return (f"recovered {fmt_duration(rc.returned_s)} after the injection{how}; no fault window was recorded, "
                 "so self-healing cannot be told from the lift")
     fault = _fault_phrase(rc.windows, rc.fault_s)
+    if rc.kind == "self_healed" and not rc.impact:
+        return f"absorbed the fault{how}: availability never left its baseline while {fault}"
     if rc.kind == "self_healed":
         return f"recovered by itself {fmt_duration(rc.ttr_s)} after the injection{how}, while {fault}"
     if rc.kind == "recovered_after_lift":

@@ -140,6 +140,8 @@ def identify_mechanism(
                          rc.ttr_after_lift_s, None)
     t1 = float(rc.t1 if rc.t1 is not None else t0)
     measured = rc.ttr_s if rc.ttr_s is not None else rc.returned_s
+    if not rc.impact:
+        return _absorbed(t0, requests, sustain_s, time_col)
     candidates: list[tuple[float, str, set[str], str]] = []
     if events is not None and not events.empty:
         ts = events["ts"].to_numpy(dtype=float)
@@ -192,3 +194,17 @@ def _checked(kind: str, evidence: str, bound: float | None, rule: str, measured:
     if bound is not None and measured is not None:
         violated = bool(np.float64(measured) < bound - tolerance_s)
     return Mechanism(kind, evidence, bound, rule, measured, violated)
+
+
+def _absorbed(t0: float, requests: pd.DataFrame | None, sustain_s: float, time_col: str) -> Mechanism:
+    """A fault that never moved availability: failover when requests were retried elsewhere; no bound check."""
+    retried = 0
+    if requests is not None and not requests.empty and "attempts" in requests.columns:
+        t = requests[time_col].to_numpy(dtype=float)
+        during = requests[(t >= t0) & (t < t0 + sustain_s)]
+        retried = int((pd.to_numeric(during["attempts"], errors="coerce").fillna(1).to_numpy() > 1).sum())
+    if retried:
+        return Mechanism("failover", f"no impact: {retried} requests retried on another endpoint in the "
+                         f"{sustain_s:g} s after the injection absorbed the fault", None,
+                         "no bound check: a run without impact", 0.0, None)
+    return Mechanism("none", "no impact: no request needed another endpoint", None, None, 0.0, None)

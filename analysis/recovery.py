@@ -47,11 +47,14 @@ def analyse_availability(
     sustain_s: float = 10.0,
     window_s: float = 120.0,
     baseline_s: float | None = None,
+    r_window_s: float | None = None,
 ) -> Recovery:
     """Apply the definitions of docs/analysis.md to a frame with columns ``t`` and ``availability``.
 
     The bins must be ``dt`` wide; bins after t0 are mapped onto the grid t0 + k*dt (absent rows are
-    missing bins). The recovery search starts at the impact onset, so t1 > onset always.
+    missing bins). The recovery search starts at the impact onset, so t1 > onset always. Recovery is
+    searched over ``window_s`` (the run's own observation); R is computed over ``r_window_s`` (the fixed
+    window T shared by a comparison; default ``window_s``) from the loss inside it.
     """
     if "t" not in avail.columns or "availability" not in avail.columns:
         raise AnalysisError("availability frame needs columns t and availability")
@@ -93,9 +96,13 @@ def analyse_availability(
     loss = np.maximum(0.0, a0 - filled[:stop])
     rl = float(np.sum(loss * widths[:stop]))
     depth = float(np.max(loss)) if stop > 0 else 0.0
+    r_window = window_s if r_window_s is None else min(r_window_s, window_s)
+    n_r = max(1, math.ceil(r_window / dt - _TOL))
+    stop_r = min(stop, n_r)
+    rl_r = float(np.sum(loss[:stop_r] * np.minimum(dt, r_window - dt * np.arange(stop_r))))
     resilience = None
     if a0 > 0 and observed.any():
-        resilience = float(min(100.0, max(0.0, 100.0 * (1.0 - rl / (a0 * window_s)))))
+        resilience = float(min(100.0, max(0.0, 100.0 * (1.0 - rl_r / (a0 * r_window)))))
     return Recovery(
         baseline=a0,
         availability_min=a_min,

@@ -83,7 +83,9 @@ class RunInput:
     ``victims``/``victim_regions`` None: taken from the event log (nodes killed or paused, regions
     killed after injection). ``fault_windows`` None: not recorded (recovery cannot be told self-healed
     from lifted). ``executions`` is the agents' execution log (the ledger's other side); ``placement``
-    gives the copies of a session's memory (for the sessions-lost bound).
+    gives the copies of a session's memory (for the sessions-lost bound). ``observed_s``: how long after t0
+    the run was observed; recovery is searched that far even when the comparison's window T
+    (``params.window_s``, over which R is computed) is shorter (a slow lift must not censor a recovery).
     """
 
     run_id: str
@@ -107,6 +109,7 @@ class RunInput:
     replication_period_s: float = 0.2
     intensity: float | None = None
     control: bool = False
+    observed_s: float | None = None
     params: AnalysisParams = DEFAULT_PARAMS
 
 
@@ -255,10 +258,12 @@ def analyse_run(run: RunInput) -> RunMetrics:
     first = t0 - p.baseline_s if p.baseline_s is not None else _data_start(run)
     # bins aligned on t0, so t0 and t1 are bin edges
     start = t0 - math.ceil((t0 - first) / p.dt - 1e-9) * p.dt if first < t0 else t0 - p.dt
-    end = t0 + p.window_s
+    horizon = max(p.window_s, run.observed_s or 0.0)
+    end = t0 + horizon
     source, counts, regions = _counts(run, start, end)
     rec = analyse_availability(
-        counts, t0, dt=p.dt, eps=p.eps, sustain_s=p.sustain_s, window_s=p.window_s, baseline_s=p.baseline_s
+        counts, t0, dt=p.dt, eps=p.eps, sustain_s=p.sustain_s, window_s=horizon, baseline_s=p.baseline_s,
+        r_window_s=p.window_s,
     )
     notes: list[str] = []
     partial = _partial(run, rec)
@@ -268,10 +273,11 @@ def analyse_run(run: RunInput) -> RunMetrics:
     data_end = t0 + rec.data_end_s if has_data else t0
     rc = classify_recovery(t0, edges.t1, windows or (), impact=rec.onset_s is not None, has_data=has_data,
                            data_end=min(end, data_end))
+    t_end = t0 + p.window_s
     if windows is None and rc.kind == "recovered_unattributed":
         notes.append("no fault window recorded: self-healing cannot be told from the lift")
     if rc.kind == "not_recovered":
-        notes.append(f"not recovered within {p.window_s:g} s (or before the data ends): TTR censored")
+        notes.append(f"not recovered within {horizon:g} s (or before the data ends): TTR censored")
     if rc.kind == "recovered_after_lift":
         notes.append("recovered only after the fault was lifted: TTR (self-healing) censored at the lift")
     if rc.kind == "self_healed" and rc.t1 is not None and windows:
@@ -286,7 +292,7 @@ def analyse_run(run: RunInput) -> RunMetrics:
     elif rec.data_end_s is not None and rec.data_end_s < p.window_s:
         notes.append(f"data ends {rec.data_end_s:g} s after injection, before the {p.window_s:g} s window")
     impact = (t0, rec.impact_end)
-    window = (t0, min(end, data_end) if partial["partial"] else end)
+    window = (t0, min(t_end, data_end) if partial["partial"] else t_end)
     baseline = (start, t0)
     # an empty impact window (no impact) still has a latency: take the sustain window after t0
     latency_window = impact if rec.impact_end > t0 else (t0, t0 + max(p.sustain_s, p.dt))
@@ -381,7 +387,7 @@ def analyse_run(run: RunInput) -> RunMetrics:
         "mechanism": mech.to_dict(),
         "violated": bool(mech.violated),
     }
-    recovery = _recovery_dict(rc, mech, p, t0, during)
+    recovery = _recovery_dict(rc, mech, horizon, t0, during)
     return RunMetrics(
         run_id=run.run_id,
         topology=run.topology,
@@ -409,12 +415,12 @@ _MECHANISM_WORDS = {"failover": "failover", "restart": "restart by the orchestra
                     "replacement": "replacement spawned by peers", "standby_takeover": "warm standby took over"}
 
 
-def _recovery_dict(rc: RecoveryClass, mech: Mechanism, p: AnalysisParams, t0: float,
+def _recovery_dict(rc: RecoveryClass, mech: Mechanism, horizon: float, t0: float,
                    during: dict[str, Any]) -> dict[str, Any]:
     words = _MECHANISM_WORDS.get(mech.kind) if rc.kind == "self_healed" else None
     return {
         "kind": rc.kind,
-        "text": recovery_text(rc, window_s=p.window_s, mechanism=words),
+        "text": recovery_text(rc, window_s=horizon, mechanism=words),
         "mechanism": mech.kind,
         "t1": rc.t1,
         "lift_at": rc.lift_at,

@@ -88,7 +88,7 @@ def run_input(store: RunStore, run_id: str, *, source: Source = "auto",
         failover_delay_s=standby.get("failover_delay_s"), client_timeout_s=workload.get("timeout_s"),
         fault_windows=stored_fault_windows(store, run_id, events),
         placement=placement_for(topology, events, t0) if topology else None,
-        intensity=settings.get("intensity"), control=is_control(run), params=params,
+        intensity=settings.get("intensity"), control=is_control(run), observed_s=run_window(run), params=params,
     )
 
 

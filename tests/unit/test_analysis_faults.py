@@ -35,7 +35,7 @@ HOME_LOSS = [
 def test_region_loss_window_runs_from_injection_to_the_restore() -> None:
     (w,) = fault_windows(HOME_LOSS)
     assert (w.start, w.end, w.lifted_by, w.family) == (T0, T0 + 20.4, "restore-us-east", "region")
-    assert w.targets == ("us-east",) and w.what == "us-east was dark" and w.lift_phrase == "it was restored"
+    assert w.targets == ("us-east",) and w.what == "us-east was dark" and w.lift_phrase == "the restore began"
     assert windows_from_dicts([w.to_dict()]) == (w,)
 
 
@@ -85,7 +85,7 @@ def test_restore_of_another_region_does_not_lift() -> None:
 
 def _w(start: float, end: float | None) -> FaultWindow:
     return FaultWindow("f", "kill_region", "region", start, end, "lift" if end else None, ("us-east",),
-                       what="us-east was dark", lift_phrase="it was restored")
+                       what="us-east was dark", lift_phrase="the restore began")
 
 
 @pytest.mark.parametrize(("t1", "kind", "ttr", "after"), [
@@ -100,7 +100,11 @@ def test_classification(t1, kind, ttr, after) -> None:
 
 
 def test_no_impact_no_data_and_no_window() -> None:
-    assert classify_recovery(T0, T0, [_w(T0, T0 + 5)], impact=False).kind == "no_impact"
+    absorbed = classify_recovery(T0, T0, [_w(T0, T0 + 5)], impact=False)
+    assert (absorbed.kind, absorbed.ttr_s, absorbed.impact) == ("self_healed", 0.0, False)
+    assert recovery_text(absorbed, mechanism="failover") == (
+        "absorbed the fault (failover): availability never left its baseline while us-east was dark (5.0 s)")
+    assert classify_recovery(T0, T0, [], impact=False).kind == "no_impact"  # nothing was broken: a control
     assert classify_recovery(T0, None, [_w(T0, T0 + 5)], impact=True, has_data=False).kind == "no_data"
     rc = classify_recovery(T0, T0 + 7, [], impact=True)
     assert rc.kind == "recovered_unattributed" and rc.returned_s == 7
@@ -114,8 +118,8 @@ def test_a_recovery_in_the_gap_between_two_faults_is_after_the_first_lift() -> N
 def test_the_sentence_says_what_happened() -> None:
     windows = fault_windows(HOME_LOSS)
     after = classify_recovery(T0, T0 + 22.4, windows, impact=True)
-    assert recovery_text(after) == ("did not recover while us-east was dark (20 s); recovered 2.0 s after it was "
-                                    "restored")
+    assert recovery_text(after) == ("did not recover while us-east was dark (20 s); recovered 2.0 s after the "
+                                    "restore began")
     healed = classify_recovery(T0, T0 + 1.5, windows, impact=True)
     assert recovery_text(healed, mechanism="failover") == (
         "recovered by itself 1.5 s after the injection (failover), while us-east was dark (20 s)")
@@ -158,3 +162,31 @@ def test_home_region_loss_end_to_end_on_a_synthetic_log() -> None:
                                 params=AnalysisParams(window_s=60)))
     assert mesh.metrics["recovery"] == "self_healed" and mesh.metrics["ttr_s"] == pytest.approx(0.8, abs=0.1)
     assert mesh.bounds["mechanism"]["kind"] == "failover" and mesh.bounds["mechanism"]["violated"] is False
+
+
+def test_a_fault_absorbed_by_client_failover_is_self_healed_with_no_bound_check() -> None:
+    """Hybrid losing its home region: clients fail over on the refused connection, no request fails."""
+    req = requests_with_outage(T0 + 5, T0 + 5, end=T0 + 60)  # an empty outage: nothing fails
+    req.loc[(req["end"] >= T0) & (req["end"] < T0 + 20) & (req.index % 3 == 0), "attempts"] = 2
+    run = analyse_run(RunInput("h", "hybrid", T0, requests=req, fault_windows=fault_windows(HOME_LOSS),
+                               params=AnalysisParams(window_s=60)))
+    assert run.metrics["recovery"] == "self_healed" and run.metrics["ttr_s"] == 0.0 and run.metrics["recovered"]
+    mech = run.bounds["mechanism"]
+    assert mech["kind"] == "failover" and mech["violated"] is None and run.bounds["violated"] is False
+    assert run.recovery["text"].startswith("absorbed the fault (failover): availability never left its baseline")
+
+
+def test_a_slow_lift_does_not_censor_a_recovery_the_run_observed() -> None:
+    """The comparison's window T (36 s, the fastest topology's) is shorter than this run's observation (45 s):
+    back at +29.5 s after a restore that took 8 s, held for W: recovered after the lift, R still over T."""
+    windows = fault_windows(HOME_LOSS)
+    req = requests_with_outage(T0 + 0.01, T0 + 29.5, end=T0 + 45)
+    short = analyse_run(RunInput("c", "centralized", T0, requests=req, fault_windows=windows,
+                                 params=AnalysisParams(window_s=36)))
+    assert short.metrics["recovery"] == "not_recovered"  # T alone is too short to see W after the return
+    seen = analyse_run(RunInput("c", "centralized", T0, requests=req, fault_windows=windows, observed_s=45,
+                                params=AnalysisParams(window_s=36)))
+    m = seen.metrics
+    assert m["recovery"] == "recovered_after_lift" and m["ttr_after_lift_s"] == pytest.approx(9.1, abs=0.1)
+    assert m["resilience"] == pytest.approx(100 * (1 - 29.5 / 36), abs=0.5) and not seen.partial["partial"]
+    assert m["resilience"] == pytest.approx(short.metrics["resilience"], abs=0.5)
