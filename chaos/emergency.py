@@ -126,7 +126,7 @@ def emergency_stop(settings: Settings, who: str, reason: str = "", *, wait_runs_
     with ThreadPoolExecutor(max_workers=max(1, min(16, len(targets)))) as pool:
         heals = list(pool.map(_heal, targets))
     elapsed = time.monotonic() - started
-    record(settings.home, "stop", who, target="all", reason=reason, seconds=round(elapsed, 3),
+    record(settings.home, "stop", who, target="all", reason=state.reason, since=state.since, seconds=round(elapsed, 3),
            labs={h.lab: ("healed" if h.ok else f"failed: {h.error}") for h in heals})
     for heal in heals:
         log.info("emergency stop: lab %s %s in %.2f s", heal.lab, "healed" if heal.ok else "NOT healed",
