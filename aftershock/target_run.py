@@ -24,6 +24,7 @@ from string import Template
 from typing import Any
 
 import psutil
+from chaoslib.configuration import load_configuration
 from chaoslib.experiment import run_experiment
 
 from aftershock.runner import (
@@ -112,7 +113,8 @@ def target_plan(engine: Any, exp: LoadedExperiment, status: dict[str, Any],
                 configuration: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """What each fault of the experiment would hit on the target (pods, zones with the nodes a zone loss
     cordons, zone pairs), from the live status: the same selection code as the real run."""
-    plan = plan_experiment(exp.data, status, configuration)
+    resolved = load_configuration(dict(exp.data.get("configuration") or {}))  # env values, as chaoslib reads them
+    plan = plan_experiment(exp.data, status, {**resolved, **(configuration or {})})
     for entry in plan:
         if entry.get("kind") == "region" and entry.get("func") == "kill_region":
             entry["cordon"] = {zone: engine.zone_nodes(zone) for zone in entry.get("targets", [])}
@@ -257,7 +259,7 @@ def run_target(settings: Settings, plan: RunPlan, target_name: str, progress: Pr
     status = engine.status().to_json()
     source = _check(engine, target, exp, plan)
     if not engine.armed:
-        steps = target_plan(engine, exp, status, exp.data.get("configuration"))
+        steps = target_plan(engine, exp, status, {"aftershock_seed": plan.seed})
         engine.arm({"experiment": exp.name, "plan": steps})
         return {"dry_run": True, "first_run": True, "target": target.name, "experiment": exp.name,
                 "pods": len(status["nodes"]), "zones": status["regions"], "plan": steps}
@@ -290,7 +292,7 @@ def target_dry_run(settings: Settings, plan: RunPlan, target_name: str) -> dict[
     exp = load_experiment(plan.experiment, allow_any_provider=plan.allow_any_provider)
     engine = open_target(settings, target_name)
     status = engine.status().to_json()
-    steps = target_plan(engine, exp, status, exp.data.get("configuration"))
+    steps = target_plan(engine, exp, status, {"aftershock_seed": plan.seed})
     if not engine.armed:
         engine.arm({"experiment": exp.name, "plan": steps})
     return {"dry_run": True, "target": target_name, "experiment": exp.name, "pods": len(status["nodes"]),
