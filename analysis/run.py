@@ -301,7 +301,8 @@ def analyse_run(run: RunInput) -> RunMetrics:
     spans = [(s, e) for s, e in spans if e > s]
     during = availability_during(counts, spans)
 
-    latency: dict[str, Any] = {"window": "impact" if rec.impact_end > t0 else "sustain"}
+    latency: dict[str, Any] = {"window": "impact" if rec.impact_end > t0 else "sustain",
+                               "window_s": [latency_window[0] - t0, latency_window[1] - t0]}
     ledger: Ledger | None = None
     if source == "request_log":
         lost_sessions: float | None = sessions_lost(run.requests, *window, time_col=p.time_col)

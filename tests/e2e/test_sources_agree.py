@@ -1,6 +1,8 @@
 """One live lab, two collectors at once (embedded and a real Prometheus), and the ground truth:
 the collected series agree with each other, and the resilience figures from each source agree with the
-request log's."""
+request log's: the recovery class against the fault window, the time after the lift, the availability during the
+fault; service latency (successes only) where the source can tell outcomes apart, and the task ledger adding up to
+the request log."""
 
 from __future__ import annotations
 
@@ -11,11 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import AnalysisParams, RunInput, analyse_run
+from analysis import AnalysisParams, FaultWindow, RunInput, analyse_run
 from collectors.base import targets_from_status
 from collectors.embedded import EmbeddedCollector
 from collectors.prometheus import PrometheusCollector
 from collectors.promserver import PrometheusServer
+from core.logs import read_execution_log
 from core.wait import wait_until
 from fleet.lab import ControlClient, lab_status
 from store import RunStore
@@ -61,6 +64,7 @@ def test_collectors_and_ground_truth_agree_on_a_real_outage(lab, settings, tmp_p
             control.kill_region("us-east")
             victim_hub_killed = time.time()
             time.sleep(5)  # the outage being measured
+            restored_at = time.time()
             control.restore_region("us-east")
 
             wait_until(lambda: recovered_for(status, SUSTAIN_S + 2), 90, interval_s=0.5, what="service to recover")
@@ -104,3 +108,43 @@ def test_collectors_and_ground_truth_agree_on_a_real_outage(lab, settings, tmp_p
         assert other.source == "series" and other.metrics["recovered"]
         for key in ("impact_onset_s", "ttr_s"):
             assert abs(other.metrics[key] - truth.metrics[key]) <= tolerance, (other.run_id, key)
+
+    # the fault window (injection to the start of the restore): the hub's region was dark until the restore,
+    # so every source says the deployment came back only after the lift, and by how long after it
+    window = (FaultWindow("kill-us-east", "kill_region", "region", injected, restored_at, "restore", ("us-east",),
+                          what="us-east was dark", lift_phrase="the restore began"),)
+    executions = Path(str(status.get("execution_log") or ""))
+    ex = read_execution_log(executions) if str(executions) and executions.is_file() else None
+    kw = {"topology": "centralized", "injected_at": injected, "fault_windows": window, "params": params}
+    truth = analyse_run(RunInput(run_id=emb_run, requests=requests, executions=ex, **kw))
+    by_source = [analyse_run(RunInput(run_id=emb_run, series=emb, **kw)),
+                 analyse_run(RunInput(run_id=prom_run, series=prm, **kw))]
+    m = truth.metrics
+    assert m["recovery"] == "recovered_after_lift" and m["ttr_s"] is None and m["recovered"] is False
+    assert m["ttr_after_lift_s"] >= 0 and m["returned_s"] == pytest.approx(restored_at - injected + m[
+        "ttr_after_lift_s"], abs=0.01)
+    assert truth.bounds["mechanism"]["kind"] == "lift" and truth.bounds["mechanism"]["violated"] is None
+    assert m["availability_during_fault"] < 0.2 and truth.recovery["text"].startswith(
+        "did not recover while us-east was dark")
+    # service latency: successes only; the dark hub's refused connections are time to fail, never service
+    assert m["time_to_fail_p99_s"] is not None and m["time_to_fail_p99_s"] < 1.0
+    lo, hi = truth.latency["window_s"]
+    ok = requests[(requests["outcome"] == "ok") & (requests["end"] >= injected + lo)
+                  & (requests["end"] < injected + hi)]
+    assert m["p99_ok_s"] == (pytest.approx(float(ok["latency_s"].quantile(0.99))) if len(ok) else None)
+    for other, tolerance in zip(by_source, (params.dt, 2.0), strict=True):
+        om = other.metrics
+        assert om["recovery"] == "recovered_after_lift", other.run_id
+        assert abs(om["ttr_after_lift_s"] - m["ttr_after_lift_s"]) <= tolerance, other.run_id
+        assert abs(om["availability_during_fault"] - m["availability_during_fault"]) <= 0.1, other.run_id
+        assert om["p99_inflation"] is None and "does not separate" in other.latency["inflation_reason"]
+    # the ledger accounts for every request of the log, whatever the agents' side says
+    ledger = truth.ledger
+    assert sum(ledger["classes"].values()) + ledger["untracked_requests"] == len(requests)
+    tracked = requests[requests["task"].astype(str) != ""]
+    if ex is None:  # the client's side alone: errors are failures, timeouts indeterminate
+        assert ledger["classes"]["failed"] == int((tracked["outcome"] == "error").sum())
+        assert ledger["classes"]["indeterminate"] == int((tracked["outcome"] == "timeout").sum())
+    else:
+        runs = ex["task"].value_counts()
+        assert ledger["classes"]["duplicated"] == int(tracked["task"].map(runs).fillna(0).ge(2).sum())
