@@ -261,6 +261,9 @@ def _load(args: argparse.Namespace, settings: Settings) -> int:
     if args.duration <= 0:
         raise UserError("--duration must be positive")
     gen = ServiceLoad(url, request, shape, Path(args.request_log), seed=args.seed)
+    if args.target:  # the probes of a `chaos run` against the target read this log
+        with Ledger(settings, args.target).update() as state:
+            state["request_log"] = str(Path(args.request_log).resolve())
     counts = asyncio.run(gen.run(duration_s=args.duration))
     total = sum(counts.values())
     print(f"{total} request(s) to {url}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),

@@ -247,7 +247,8 @@ class KubernetesEngine:
             if not state["armed"] and state.get("dry_run") and (state["dry_run"].get("run_id") != run_id):
                 state["armed"] = True
             state["run"] = {"id": run_id, "started_at": self.clock(), **me}
-            state["request_log"] = request_log
+            if request_log:  # else keep the one `aftershock k8s load --target` registered
+                state["request_log"] = request_log
         leftovers = self.heal(reason="start")
         if leftovers.get("removed") or leftovers.get("uncordoned"):
             log.warning("target %s: undid what an earlier run left behind: %s", self.name, leftovers)
@@ -257,6 +258,7 @@ class KubernetesEngine:
         result = self.heal(reason="end")
         with self.ledger.update() as state:
             state["run"] = None
+            state["request_log"] = ""
         return result
 
     def _run_id(self) -> str:

@@ -65,6 +65,8 @@ class ServiceLoad:
         self._rows: list[list[Any]] = []
         self._seq = 0
         self._log: CsvLogWriter | None = None
+        #: Arrivals not sent because their session still had a request in flight (or too many were).
+        self.dropped = 0
 
     # ---- one request ------------------------------------------------------------------------------
     def _values(self, session: _Session, task: str, work_ms: float) -> dict[str, Any]:
@@ -146,9 +148,13 @@ class ServiceLoad:
                         await asyncio.wait_for(stop.wait(), timeout=max(0.0, next_at - time.monotonic()))
                     if stop.is_set():
                         break
-                    idle = [s for s in chooser.sample(self.sessions, min(8, len(self.sessions))) if not s.busy]
-                    if idle and len(pending) < self.load.max_in_flight:
-                        task = asyncio.create_task(self._send(http, idle[0], self.load.work_ms))
+                    # one draw per arrival, whatever is busy: the same seed picks the same sessions in the same
+                    # order however fast the service answers; an arrival for a busy session is dropped
+                    session = chooser.choice(self.sessions)
+                    if session.busy or len(pending) >= self.load.max_in_flight:
+                        self.dropped += 1
+                    else:
+                        task = asyncio.create_task(self._send(http, session, self.load.work_ms))
                         pending.add(task)
                         task.add_done_callback(pending.discard)
                     if time.monotonic() - last_flush >= FLUSH_S:

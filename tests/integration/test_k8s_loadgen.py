@@ -76,14 +76,14 @@ def test_the_same_seed_sends_the_same_sessions_in_the_same_order(tmp_path: Path)
         return web.json_response({})
 
     def sessions(seed: int, name: str) -> list[str]:
-        load = ServiceLoad("", RequestShape(), LoadShape(tasks_per_s=100, sessions=50), tmp_path / name, seed=seed)
+        load = ServiceLoad("", RequestShape(), LoadShape(tasks_per_s=100, sessions=1000), tmp_path / name, seed=seed)
 
         async def body(url: str) -> Any:
             load.service_url = url
             return await load.run(duration_s=0.5)
 
         asyncio.run(_serve(handler, body))
-        return list(read_request_log(tmp_path / name)["session"])
+        return list(read_request_log(tmp_path / name).sort_values("ts")["session"])
 
     a, b, c = sessions(1, "a.csv"), sessions(1, "b.csv"), sessions(2, "c.csv")
     n = min(len(a), len(b), 20)
