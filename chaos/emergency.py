@@ -6,7 +6,8 @@ Why both a file and direct heals: the file is the signal every process honours (
 their faults and refuse new ones on their own, runners abort, the scheduler refuses), so a stop works even
 when this process cannot reach a lab; the direct heal through each lab's control API makes the common case
 fast (one round trip, in parallel over the labs) and lets the caller report what was reverted, lab by lab.
-Engines beyond the lab (Ray, Kubernetes) join through the same ``Engine.heal`` once they hold targets.
+Stored targets of the other engines (Kubernetes: ``aftershock target add``) are healed in the same pass, through
+their engine's ``heal`` (``engines.heal_targets``: chaos objects deleted, nodes uncordoned).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from core.errors import AftershockError
 from core.settings import Settings
 from core.stop import StopState, clear_stop, set_stop, stop_state
 from core.wait import wait_until
+from engines import heal_targets
+from engines.targets import list_target_names
 from fleet.engine import LabEngine
 from fleet.lab import list_labs
 from store import RunStore, StoreError
@@ -91,6 +94,17 @@ def _heal(engine: Engine) -> LabHeal:
         return LabHeal(engine.name, False, time.monotonic() - started, error=str(exc))
 
 
+def _heal_targets(settings: Settings) -> list[LabHeal]:
+    """Every stored target healed by its engine (each reported, an unreachable one with its error)."""
+    started = time.monotonic()
+    out = []
+    for result in heal_targets(settings):
+        name = f"target {result.get('target', '?')}"
+        error = result.get("error")
+        out.append(LabHeal(name, error is None, time.monotonic() - started, result=result, error=error))
+    return out
+
+
 def running_runs(settings: Settings) -> list[dict[str, Any]]:
     """Runs whose writer is alive and still running (``run_id``, ``experiment``, ``topology``)."""
     if not (settings.store_dir / "runs.sqlite").exists():
@@ -123,8 +137,11 @@ def emergency_stop(settings: Settings, who: str, reason: str = "", *, wait_runs_
     started = time.monotonic()
     state = set_stop(settings.home, who, reason)
     targets = engines(settings, heal_timeout_s)
-    with ThreadPoolExecutor(max_workers=max(1, min(16, len(targets)))) as pool:
+    with ThreadPoolExecutor(max_workers=max(2, min(16, len(targets) + 1))) as pool:
+        stored = pool.submit(_heal_targets, settings) if list_target_names(settings) else None
         heals = list(pool.map(_heal, targets))
+        if stored is not None:
+            heals += stored.result()
     elapsed = time.monotonic() - started
     record(settings.home, "stop", who, target="all", reason=state.reason, since=state.since, seconds=round(elapsed, 3),
            labs={h.lab: ("healed" if h.ok else f"failed: {h.error}") for h in heals})
