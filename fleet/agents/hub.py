@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from fleet.agents.config import ChildConfig, StandbyOf
-from fleet.agents.net import NetError, metrics_handler, start_site
+from fleet.agents.net import NetError, add_json_routes, metrics_handler, start_site
 from fleet.agents.proc import announce_ready
 from fleet.agents.runtime import NodeMetrics
 from fleet.agents.sessions import Replicator, SessionStore, freshest, session_routes
@@ -253,7 +253,7 @@ class Hub:
         app.router.add_get("/health", self._health)
         app.router.add_get("/view", self._view)
         app.router.add_post("/task", self.handle_task)
-        session_routes(app, self.sessions)
+        add_json_routes(app, session_routes(self.sessions))
         return app
 
     async def _metrics(self, request: web.Request) -> web.Response:

@@ -3,21 +3,38 @@
 Lab processes are configured with their region's egress proxy the way a pod is given ``HTTP_PROXY``;
 the link layer behind it (``fleet.supervisor.netlink``) applies latency, loss and partitions. Agent code never
 learns whether a link is being tampered with.
+
+The seam is :class:`Transport` (what agent code calls) and :data:`JsonRoutes` (what a process serves: path to
+a coroutine taking and returning JSON). :class:`Network` and the aiohttp apps built by :func:`add_json_routes`
+are the real sockets; ``fleet.agents.memnet`` puts the same routes on an in-memory network for unit tests.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
 
 import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-__all__ = ["Network", "NetError", "NetTimeout", "metrics_handler", "start_site", "token_middleware"]
+__all__ = [
+    "Transport",
+    "JsonRoutes",
+    "Network",
+    "NetError",
+    "NetTimeout",
+    "add_json_routes",
+    "metrics_handler",
+    "start_site",
+    "token_middleware",
+]
+
+#: What a lab process serves over POST: path -> coroutine from the request's JSON body to the reply's JSON.
+JsonRoutes = Mapping[str, Callable[[Any], Awaitable[Any]]]
 
 
 class NetError(Exception):
@@ -28,8 +45,32 @@ class NetTimeout(NetError):
     """A call got no answer in time (dead peer, black-holed link, paused process)."""
 
 
+class Transport(Protocol):
+    """How agent code calls another process: one JSON request, :class:`NetTimeout` or :class:`NetError` or
+    ``(status, json)``. ``dst_region`` is where the caller believes the destination is (another region means
+    the call goes through the egress link); ``src_region`` overrides the caller's own region."""
+
+    region: str
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def call(
+        self,
+        dst_region: str,
+        method: str,
+        url: str,
+        *,
+        body: Any = None,
+        timeout_s: float,
+        ok_statuses: tuple[int, ...] = (200,),
+        src_region: str | None = None,
+    ) -> tuple[int, Any]: ...
+
+
 class Network:
-    """Sends JSON calls from one region; ``proxies`` maps each region to its egress proxy URL."""
+    """Sends JSON calls from one region over real sockets; ``proxies`` maps each region to its egress proxy."""
 
     def __init__(self, region: str, proxies: Mapping[str, str], *, headers: Mapping[str, str] | None = None):
         self.region = region
@@ -75,6 +116,23 @@ class Network:
         if resp.status not in ok_statuses:
             raise NetError(f"{method} {url}: HTTP {resp.status}")
         return resp.status, data
+
+
+def add_json_routes(app: web.Application, routes: JsonRoutes) -> None:
+    """Serve each of ``routes`` as ``POST path`` on an aiohttp app: JSON body in, JSON reply out."""
+
+    def wrap(handler: Callable[[Any], Awaitable[Any]]):
+        async def handle(request: web.Request) -> web.Response:
+            try:
+                body = await request.json() if request.can_read_body else {}
+            except json.JSONDecodeError:
+                return web.json_response({"error": "body is not JSON"}, status=400)
+            return web.json_response(await handler(body))
+
+        return handle
+
+    for path, handler in routes.items():
+        app.router.add_post(path, wrap(handler))
 
 
 def metrics_handler(registry: CollectorRegistry):

@@ -12,16 +12,26 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
+from core.logs import EventLog
 from fleet.agents.config import ChildConfig
-from fleet.agents.net import NetError, metrics_handler, start_site, token_middleware
+from fleet.agents.net import (
+    JsonRoutes,
+    NetError,
+    Transport,
+    add_json_routes,
+    metrics_handler,
+    start_site,
+    token_middleware,
+)
 from fleet.agents.proc import announce_ready
 from fleet.agents.runtime import NodeMetrics
 from fleet.agents.sessions import Replicator, SessionStore, advance, freshest, holders, new_memory, session_routes
-from fleet.agents.swim import Member, Swim
+from fleet.agents.swim import EventSink, Member, Swim, swim_routes
 
 __all__ = ["Agent", "NodeHost", "main"]
 
@@ -48,20 +58,45 @@ class Agent:
 
 
 class NodeHost:
-    def __init__(self, config: ChildConfig):
+    """One node process. ``net``, ``events`` and ``clock`` default to the lab's (sockets through the egress
+    proxy, the lab's event log, the monotonic clock); tests pass an in-memory network and a virtual clock."""
+
+    def __init__(
+        self,
+        config: ChildConfig,
+        *,
+        net: Transport | None = None,
+        events: EventSink | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.cfg = config
         self.name = config.name
         self.region = config.region
         self.mesh = config.kind == "decentralized"
         self.metrics = NodeMetrics()
-        self.events = config.events()
-        self.net = config.network()
+        self.events: EventSink = events if events is not None else config.events()
+        self.net: Transport = net if net is not None else config.network()
         self.rng = random.Random(f"{config.seed}:{self.name}")
         self.agents = {aid: Agent(aid, config.concurrency) for aid in config.agents}
         self.sessions = SessionStore()
         self.replicator = Replicator(self._push_sessions)
-        self.swim: Swim | None = None
         self.replication = config.replication
+        self.swim: Swim | None = None
+        if self.mesh:
+            m = config.membership
+            self.swim = Swim(
+                me=Member(self.name, self.region, ""),  # the URL is known once the node's port is bound
+                probe_period_s=m.probe_period_s,
+                probe_timeout_s=m.probe_timeout_s,
+                indirect_probes=m.indirect_probes,
+                suspicion_mult=m.suspicion_mult,
+                net=self.net,
+                events=self.events,
+                rng=self.rng,
+                free_slots=self.free_slots,
+                on_dead=self.on_member_dead,
+                clock=clock,
+            )
         self._tasks: list[asyncio.Task] = []
         self._spawned: set[str] = set()
 
@@ -220,15 +255,19 @@ class NodeHost:
             self._spawned.discard(dead.name)
 
     # ---- node HTTP API ------------------------------------------------------------------
+    def peer_routes(self) -> JsonRoutes:
+        """What peers call on this node: session replicas and (decentralized) SWIM messages."""
+        routes = dict(session_routes(self.sessions))
+        if self.swim is not None:
+            routes.update(swim_routes(self.swim))
+        return routes
+
     def node_app(self) -> web.Application:
         app = web.Application(middlewares=[token_middleware(self.cfg.token.get_secret_value(), ("/admin",))])
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/health", self._health)
         app.router.add_get("/view", self._view)
-        app.router.add_post("/swim/ping", self._ping)
-        app.router.add_post("/swim/ping-req", self._ping_req)
-        app.router.add_post("/swim/sync", self._sync)
-        session_routes(app, self.sessions)
+        add_json_routes(app, self.peer_routes())
         app.router.add_post("/forward", self.handle_forward)
         app.router.add_post("/admin/kill-agent", self._kill_agent)
         app.router.add_post("/admin/start-agent", self._start_agent)
@@ -261,21 +300,6 @@ class NodeHost:
             }
         )
 
-    async def _ping(self, request: web.Request) -> web.Response:
-        if self.swim is None:
-            return web.json_response({"error": "no membership here"}, status=404)
-        return web.json_response(self.swim.handle_ping(await request.json()))
-
-    async def _ping_req(self, request: web.Request) -> web.Response:
-        if self.swim is None:
-            return web.json_response({"error": "no membership here"}, status=404)
-        return web.json_response(await self.swim.handle_ping_req(await request.json()))
-
-    async def _sync(self, request: web.Request) -> web.Response:
-        if self.swim is None:
-            return web.json_response({"error": "no membership here"}, status=404)
-        return web.json_response(self.swim.handle_sync(await request.json()))
-
     async def _kill_agent(self, request: web.Request) -> web.Response:
         agent = self.agents.get((await request.json()).get("agent", ""))
         if agent is None:
@@ -297,20 +321,8 @@ class NodeHost:
         url = f"http://127.0.0.1:{port}"
         for agent in self.agents.values():
             await self.start_agent(agent)
-        if self.mesh:
-            m = self.cfg.membership
-            self.swim = Swim(
-                me=Member(self.name, self.region, url),
-                probe_period_s=m.probe_period_s,
-                probe_timeout_s=m.probe_timeout_s,
-                indirect_probes=m.indirect_probes,
-                suspicion_mult=m.suspicion_mult,
-                net=self.net,
-                events=self.events,
-                rng=self.rng,
-                free_slots=self.free_slots,
-                on_dead=self.on_member_dead,
-            )
+        if self.swim is not None:
+            self.swim.me.url = url
             seeds = [Member(s.name, s.region, s.url) for s in self.cfg.seeds]
             if seeds:
                 await self.swim.join(seeds)
@@ -331,7 +343,8 @@ class NodeHost:
                 await self.stop_agent(agent)
             await runner.cleanup()
             await self.net.close()
-            self.events.close()
+            if isinstance(self.events, EventLog):
+                self.events.close()
 
 
 async def main(config: ChildConfig) -> None:

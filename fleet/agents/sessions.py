@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
+
+from fleet.agents.net import JsonRoutes, Transport
 
 __all__ = ["SessionStore", "Replicator", "holders", "new_memory", "advance", "freshest", "session_routes"]
 
@@ -93,7 +94,6 @@ class Replicator:
         self,
         send: Callable[[_Holder, dict[str, Any]], Awaitable[None]],
         period_s: float = 0.2,
-        clock: Callable[[], float] = time.monotonic,
     ):
         self._send = send
         self.period_s = period_s
@@ -125,7 +125,7 @@ class Replicator:
 
 
 async def freshest(
-    net: Any,
+    net: Transport,
     sid: str,
     expected_turn: int,
     local: dict[str, Any] | None,
@@ -150,15 +150,13 @@ async def freshest(
     return max(copies, key=lambda c: c["turn"]) if copies else new_memory()
 
 
-def session_routes(app: Any, store: SessionStore) -> None:
-    """``/sessions/get`` and ``/sessions/put`` on an aiohttp app: how holders serve and receive replicas."""
-    from aiohttp import web
+def session_routes(store: SessionStore) -> JsonRoutes:
+    """``/sessions/get`` and ``/sessions/put``: how holders serve and receive replicas."""
 
-    async def get(request: web.Request) -> web.Response:
-        return web.json_response(store.get_many((await request.json()).get("ids", [])))
+    async def get(body: Any) -> dict[str, Any]:
+        return store.get_many(body.get("ids", []))
 
-    async def put(request: web.Request) -> web.Response:
-        return web.json_response({"stored": store.put_many((await request.json()).get("sessions", {}))})
+    async def put(body: Any) -> dict[str, Any]:
+        return {"stored": store.put_many(body.get("sessions", {}))}
 
-    app.router.add_post("/sessions/get", get)
-    app.router.add_post("/sessions/put", put)
+    return {"/sessions/get": get, "/sessions/put": put}

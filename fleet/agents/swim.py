@@ -16,12 +16,11 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from core.logs import EventLog
-from fleet.agents.net import NetError, Network
+from fleet.agents.net import JsonRoutes, NetError, Transport
 
-__all__ = ["Member", "Swim", "suspicion_timeout_s"]
+__all__ = ["Member", "Swim", "EventSink", "swim_routes", "suspicion_timeout_s"]
 
 log = logging.getLogger("aftershock.fleet.swim")
 
@@ -32,6 +31,12 @@ _MAX_PIGGYBACK = 12
 def suspicion_timeout_s(suspicion_mult: float, n_members: int, probe_period_s: float) -> float:
     """How long a member stays suspected before it is declared dead (memberlist's formula)."""
     return suspicion_mult * max(1.0, math.log10(max(1, n_members))) * probe_period_s
+
+
+class EventSink(Protocol):
+    """Where membership changes are told (``core.logs.EventLog`` in the lab, a list in tests)."""
+
+    def emit(self, kind: str, **fields: Any) -> Any: ...
 
 
 @dataclass
@@ -56,15 +61,16 @@ class _Update:
 
 @dataclass
 class Swim:
-    """One node's membership view; transport is :class:`fleet.agents.net.Network` (through the link layer)."""
+    """One node's membership view. ``net`` is any :class:`fleet.agents.net.Transport` (real sockets through the
+    link layer, or ``fleet.agents.memnet``); ``clock`` must tick with the event loop's sleeps and timeouts."""
 
     me: Member
     probe_period_s: float
     probe_timeout_s: float
     indirect_probes: int
     suspicion_mult: float
-    net: Network
-    events: EventLog
+    net: Transport
+    events: EventSink
     rng: random.Random
     free_slots: Callable[[], int] = lambda: 0
     on_dead: Callable[[Member], None] = lambda _m: None
@@ -126,10 +132,11 @@ class Swim:
         if member.url != update.get("url", member.url) and inc >= member.incarnation:
             member.url = update["url"]
         if state == ALIVE and (inc > member.incarnation or (member.state == ALIVE and inc == member.incarnation)):
-            revived = member.state != ALIVE
+            revived, newer = member.state != ALIVE, inc > member.incarnation
             member.state, member.incarnation, member.suspect_since = ALIVE, inc, None
-            if revived:
+            if revived or newer:  # news (a refutation above all) is passed on, infection-style
                 self._gossip(member.wire())
+            if revived:
                 self.events.emit("member_alive", node=name, region=member.region, by=self.me.name)
         elif state == SUSPECT and member.state == ALIVE and inc >= member.incarnation:
             member.state, member.incarnation, member.suspect_since = SUSPECT, inc, self.clock()
@@ -248,3 +255,15 @@ class Swim:
                 await self.probe(target)
             self.expire_suspects()
             await asyncio.sleep(max(0.0, self.probe_period_s - (self.clock() - started)))
+
+
+def swim_routes(swim: Swim) -> JsonRoutes:
+    """The three SWIM messages a member serves, for an aiohttp app or the in-memory network alike."""
+
+    async def ping(message: Any) -> dict[str, Any]:
+        return swim.handle_ping(message)
+
+    async def sync(message: Any) -> dict[str, Any]:
+        return swim.handle_sync(message)
+
+    return {"/swim/ping": ping, "/swim/ping-req": swim.handle_ping_req, "/swim/sync": sync}
