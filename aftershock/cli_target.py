@@ -218,6 +218,11 @@ def _manifests(args: argparse.Namespace, settings: Settings) -> int:
     topo = load_topology(args.topology)
     docs = render_manifests(topo, image=args.image, namespace=args.namespace, zones=_pairs(args.zone, "--zone"),
                             zone_label=args.zone_label, scale=args.scale, duration_s=args.duration)
+    known = kubernetes_validate.utils.all_versions()
+    if kubernetes_validate.utils.major_minor(args.kube_version) not in {
+            kubernetes_validate.utils.major_minor(v) for v in known}:
+        raise UserError(f"--kube-version {args.kube_version}: no bundled schemas for it (bundled: {known[0]} to "
+                        f"{known[-1]})")
     for doc in docs:  # never hand out something the API server would refuse
         try:
             kubernetes_validate.validate(doc, args.kube_version, strict=True)

@@ -155,7 +155,7 @@ class Recorder:
         return self.run_id
 
     def _start_collecting(self) -> None:
-        if self.lab is not None:
+        if self.lab is not None and self.lab.status.get("engine", "lab") == "lab":  # a target: its Prometheus
             client = ControlClient.for_lab(self.lab.status, timeout_s=2.0)
             interval = float(config_value(self.configuration, "aftershock_scrape_interval_s", 1.0))
             self._collector = EmbeddedCollector(self.store, self.run_id, targets_fn=lambda: targets_from_status(

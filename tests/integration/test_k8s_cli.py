@@ -6,6 +6,7 @@ unreachability is a real refused loopback connection."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import socket
 import threading
@@ -16,14 +17,18 @@ from typing import Any
 import pytest
 import yaml
 from aiohttp import web
+from chaoslib.experiment import run_experiment
 from kubernetes import client
 
 from aftershock.cli import main
+from chaos.library import load_experiment
 from core.logs import read_request_log
 from core.settings import Settings
-from engines import open_target
+from core.wait import wait_until
+from engines import load_target, open_target
 from engines.kubernetes import cluster
 from engines.kubernetes.ledger import Ledger
+from engines.kubernetes.loadgen import BackgroundLoad, ServiceLoad
 from engines.targets import list_target_names, target_path
 from store import RunStore
 from tests.support.kube import OPT_IN, FakeCluster, pin_no_cluster
@@ -161,7 +166,9 @@ def test_link_experiment_without_chaos_mesh_is_refused_before_anything_starts(
     assert code == 2 and "cannot set_link (target prod): Chaos Mesh" in err and "needed by" in err
     assert len(err.strip().splitlines()) == 1
     assert kube.writes() == [] and service["requests"] == 0
-    assert not (settings.store_dir / "runs.sqlite").exists() or RunStore.open(settings.store_dir).list_runs() == []
+    if (settings.store_dir / "runs.sqlite").exists():
+        with RunStore.open(settings.store_dir) as store:
+            assert store.list_runs().empty
 
 
 def test_first_run_is_a_dry_run_then_the_real_run_lands_in_the_store(
@@ -224,3 +231,35 @@ def test_manifests_to_a_directory_and_bad_zone_option(settings: Settings, tmp_pa
     assert [d["kind"] for d in docs].count("Deployment") == 3
     code, _, err = _cli(settings, capsys, "k8s", "manifests", "decentralized", "--zone", "mars=z")
     assert code == 2 and "unknown region 'mars'" in err
+
+
+def test_a_plain_chaos_run_against_the_target_breaks_heals_and_records(
+        settings: Settings, kube: FakeCluster, service: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    """`chaos run --var aftershock_target=prod` as chaoslib runs it (in-process here, for the fake cluster),
+    with `aftershock k8s load --target prod` feeding the probes."""
+    assert _cli(settings, capsys, *ADD, "--service-url", service["url"])[0] == 0
+    open_target(settings, "prod").arm()
+    target = load_target(settings, "prod")
+    request_log = settings.home / "requests.csv"
+    with Ledger(settings, "prod").update() as state:  # what `aftershock k8s load --target prod` registers
+        state["request_log"] = str(request_log)
+    load = BackgroundLoad(ServiceLoad(service["url"], target.request, target.load, request_log)).start()
+    try:
+        wait_until(lambda: request_log.exists() and len(read_request_log(request_log)) >= 10, 20,
+                   what="the load generator's first requests")
+        data = copy.deepcopy(load_experiment("node-loss").data)
+        data["configuration"] = {**data["configuration"], "aftershock_home": str(settings.home),
+                                 "aftershock_target": "prod", "aftershock_baseline_s": 1.0,
+                                 "aftershock_fault_s": 0.5, "aftershock_seed": 1, "aftershock_lab": ""}
+        journal = run_experiment(data, settings={"runtime": {"rollbacks": {"strategy": "always"}}})
+    finally:
+        load.stop()
+    assert journal["status"] == "completed", journal.get("run")
+    assert len(kube.called("core.delete_namespaced_pod")) == 1
+    with RunStore.open(settings.store_dir) as store:
+        runs = store.list_runs()
+        assert len(runs) == 1 and runs.iloc[0]["topology"] == "prod" and runs.iloc[0]["status"] == "completed"
+        run_id = runs.iloc[0]["run_id"]
+        assert store.get_run(run_id)["injected_at"] is not None
+        assert store.get_run(run_id)["request_log"]  # the control attached the slice of the load's log
+    assert Ledger(settings, "prod").read()["objects"] == {}
