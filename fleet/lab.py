@@ -24,7 +24,7 @@ from core.settings import Settings
 from core.wait import wait_until
 from fleet.topology import Topology, load_topology
 
-__all__ = ["lab_up", "lab_down", "lab_status", "list_labs", "ControlClient", "LAB_NAME_RE", "SUPERVISOR_MODULE"]
+__all__ = ["check_lab_name", "lab_up", "lab_down", "lab_status", "list_labs", "ControlClient", "LAB_NAME_RE", "SUPERVISOR_MODULE"]
 
 log = logging.getLogger("aftershock.fleet.lab")
 
@@ -93,6 +93,14 @@ def lab_status(settings: Settings, name: str | None = None) -> dict[str, Any]:
     return state
 
 
+def check_lab_name(name: str) -> str:
+    """A lab name the user gave: refused with one line when it is not 1-41 of ``a-z0-9-``."""
+    if not LAB_NAME_RE.match(name):
+        raise UserError(f"lab name {name!r} is invalid: use 1-41 lowercase letters, digits and '-', starting with "
+                        "a letter or digit")
+    return name
+
+
 def lab_up(
     settings: Settings,
     topology: str | Path | Topology,
@@ -108,10 +116,11 @@ def lab_up(
     so even a ``kill -9`` of the runner leaves no lab behind); without it the lab runs until ``lab_down``.
     """
     topo = topology if isinstance(topology, Topology) else load_topology(topology)
-    name = name or f"{topo.name.lower()[:24].strip('-_.')}-{secrets.token_hex(2)}"
-    name = re.sub(r"[^a-z0-9-]", "-", name.lower()) if not LAB_NAME_RE.match(name) else name
-    if not LAB_NAME_RE.match(name):
-        raise UserError(f"lab name {name!r} is invalid: use lowercase letters, digits and '-'")
+    if name is not None:  # a name the user chose is never silently rewritten
+        check_lab_name(name)
+    if name is None:  # made from the topology's name, which may hold any character
+        name = re.sub(r"[^a-z0-9-]", "-", f"{topo.name.lower()[:24].strip('-_.')}-{secrets.token_hex(2)}")
+        name = name if LAB_NAME_RE.match(name) else f"lab-{secrets.token_hex(2)}"
     settings.ensure()
     lab_dir = settings.labs_dir / name
     old = _read_state(lab_dir)

@@ -64,6 +64,7 @@ class ChildConfig(_Model):
     token: SecretStr
     proxies: dict[str, str]
     event_log: str
+    execution_log: str = ""  # where agents append a row per executed task ("": not recorded)
     latency_ms: dict[str, float] = Field(default_factory=dict)
     concurrency: int = Field(default=1, ge=1)
     agents: list[str] = Field(default_factory=list)

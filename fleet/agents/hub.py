@@ -125,7 +125,8 @@ class Hub:
                     self.region,
                     "POST",
                     f"{agent.url}/task",
-                    body={"session": sid, "work_ms": body.get("work_ms", 0), "memory": memory},
+                    body={"task": body.get("task", ""), "session": sid, "work_ms": body.get("work_ms", 0),
+                          "memory": memory},
                     timeout_s=deadline,
                 )
             except NetError:

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from core.logs import EventLog
 from fleet.agents.config import ChildConfig
+from fleet.agents.executions import ExecutionRecorder
 from fleet.agents.net import (
     JsonRoutes,
     NetError,
@@ -58,8 +59,9 @@ class Agent:
 
 
 class NodeHost:
-    """One node process. ``net``, ``events`` and ``clock`` default to the lab's (sockets through the egress
-    proxy, the lab's event log, the monotonic clock); tests pass an in-memory network and a virtual clock."""
+    """One node process. ``net``, ``events``, ``clock`` and ``executions`` default to the lab's (sockets through
+    the egress proxy, the lab's event log, the monotonic clock, the lab's execution log); tests pass an
+    in-memory network and a virtual clock."""
 
     def __init__(
         self,
@@ -68,6 +70,7 @@ class NodeHost:
         net: Transport | None = None,
         events: EventSink | None = None,
         clock: Callable[[], float] = time.monotonic,
+        executions: ExecutionRecorder | None = None,
     ):
         self.cfg = config
         self.name = config.name
@@ -77,6 +80,9 @@ class NodeHost:
         self.events: EventSink = events if events is not None else config.events()
         self.net: Transport = net if net is not None else config.network()
         self.rng = random.Random(f"{config.seed}:{self.name}")
+        self.executions = executions
+        if executions is None and config.execution_log:
+            self.executions = ExecutionRecorder(config.execution_log, node=self.name, region=self.region)
         self.agents = {aid: Agent(aid, config.concurrency) for aid in config.agents}
         self.sessions = SessionStore()
         self.replicator = Replicator(self._push_sessions)
@@ -144,17 +150,18 @@ class NodeHost:
             return web.json_response({"error": "busy"}, status=503)
         agent.busy += 1
         self.metrics.in_flight.inc()
-        started = time.perf_counter()
+        started, started_wall = time.perf_counter(), time.time()
         try:
             sid = str(body["session"])
-            if "memory" in body:
+            if "memory" in body:  # behind a hub: the hub carries the memory and stores the result
                 memory = body["memory"] or new_memory()
             else:
                 memory = await self.load_session(sid, int(body.get("turn", 0)))
             await asyncio.sleep(float(body.get("work_ms", 0)) / 1000)
             memory = advance(memory, agent.id)
-            if "memory" not in body:
-                self.save_session(sid, memory)
+            written = "memory" not in body and self.save_session(sid, memory)
+            if self.executions is not None:
+                self.executions.record(str(body.get("task", "")), agent.id, sid, started_wall, time.time(), written)
         except (KeyError, TypeError, ValueError):
             self.metrics.tasks.labels("error").inc()
             return web.json_response({"error": "malformed task"}, status=400)
@@ -206,12 +213,14 @@ class NodeHost:
         peers = [m for m in self._holders(sid) if m.name != self.name] if self.swim is not None else []
         return await freshest(self.net, sid, expected_turn, self.sessions.get(sid), peers)
 
-    def save_session(self, sid: str, memory: dict[str, Any]) -> None:
-        self.sessions.put(sid, memory)
+    def save_session(self, sid: str, memory: dict[str, Any]) -> bool:
+        """Store locally and queue the copies for the session's holders; True when the local store took it."""
+        stored = self.sessions.put(sid, memory)
         if self.swim is not None:
             for peer in self._holders(sid):
                 if peer.name != self.name:
                     self.replicator.enqueue(peer, sid, memory)
+        return stored
 
     async def _push_sessions(self, peer: Member, batch: dict[str, Any]) -> None:
         await self.net.call(peer.region, "POST", f"{peer.url}/sessions/put", body={"sessions": batch}, timeout_s=1.0)
@@ -327,6 +336,8 @@ class NodeHost:
             if seeds:
                 await self.swim.join(seeds)
             self._tasks += [asyncio.create_task(self.swim.run()), asyncio.create_task(self.replicator.run())]
+        if self.executions is not None:
+            self._tasks.append(asyncio.create_task(self.executions.run()))
         announce_ready(
             {
                 "node_url": url,
@@ -342,6 +353,8 @@ class NodeHost:
             for agent in self.agents.values():
                 await self.stop_agent(agent)
             await runner.cleanup()
+            if self.executions is not None:
+                self.executions.close()  # after the agents stopped: tasks finished meanwhile are in
             await self.net.close()
             if isinstance(self.events, EventLog):
                 self.events.close()

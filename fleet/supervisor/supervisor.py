@@ -24,7 +24,7 @@ import aiohttp
 import psutil
 from pydantic import SecretStr
 
-from core.logs import EventLog
+from core.logs import EventLog, execution_log_writer
 from core.settings import DEFAULT_MAX_FAULT_S
 from fleet.agents.config import ChildConfig, ClientsSpec, Role, Seed, StandbyOf
 from fleet.agents.net import start_site
@@ -58,6 +58,8 @@ class Supervisor:
         self.token = (lab_dir / "token").read_text().strip()
         self.events = EventLog(lab_dir / "events.jsonl")
         self.request_log = lab_dir / "requests.csv"
+        self.execution_log = lab_dir / "executions.csv"
+        execution_log_writer(self.execution_log).close()  # the header, once, before any agent appends
         self.roster = Roster(name, topology.region_names)
         baseline = {(a, b): topology.link_latency_ms(a, b) for a, b in topology.region_pairs()}
         self.links = LinkTable(baseline, random.Random(f"{seed}:links"))
@@ -117,6 +119,7 @@ class Supervisor:
             "token_file": str(self.dir / "token"),
             "request_log": str(self.request_log),
             "event_log": str(self.events.path),
+            "execution_log": str(self.execution_log),
             "links": self.links.as_list(),
             "proxies": self.proxy.urls,
             "membership": self.topo.membership.model_dump(),
@@ -155,6 +158,7 @@ class Supervisor:
             control_url=self.control_url,
             proxies=self.proxy.urls,
             event_log=str(self.events.path),
+            execution_log=str(self.execution_log),
             parent_pid=os.getpid(),
             latency_ms=dict(t.latency_ms),
             concurrency=t.agent_concurrency,

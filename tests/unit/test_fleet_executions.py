@@ -1,0 +1,28 @@
+"""The agents' execution recorder writes the execution log that core.logs reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.logs import EXECUTION_COLUMNS, execution_log_writer, read_execution_log
+from fleet.agents.executions import ExecutionRecorder
+
+
+def test_rows_of_several_nodes_append_to_one_log_under_one_header(tmp_path: Path) -> None:
+    path = tmp_path / "executions.csv"
+    execution_log_writer(path).close()  # the supervisor writes the header before any node starts
+    a = ExecutionRecorder(path, node="us-east-n1", region="us-east")
+    b = ExecutionRecorder(path, node="eu-west-n2", region="eu-west")
+    a.record("s00001.1", "us-east-n1-a1", "s00001", 10.0, 10.5, True)
+    b.record("s00002.2", "eu-west-n2-a3", "s00002", 11.0, 11.25, False)
+    assert read_execution_log(path).empty  # buffered until a flush
+    a.flush()
+    b.close()
+    a.record("s00001.3", "us-east-n1-a2", "s00001", 12.0, 12.1, True)
+    a.close()
+    frame = read_execution_log(path)
+    assert path.read_text().count("task,agent") == 1
+    assert list(frame.columns) == list(EXECUTION_COLUMNS)
+    assert frame["task"].tolist() == ["s00001.1", "s00002.2", "s00001.3"]
+    assert frame["session_write"].tolist() == [1, 0, 1]
+    assert frame.loc[1, ["node", "region", "start", "end"]].tolist() == ["eu-west-n2", "eu-west", 11.0, 11.25]
