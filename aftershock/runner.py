@@ -47,6 +47,7 @@ from core.stop import check_not_stopped, stop_state
 from fleet.lab import lab_down, lab_status, lab_up
 from fleet.plan import planned_status
 from fleet.topology import Topology, load_topology
+from presentation.derived import keep_comparison, keep_run
 from results import summarise_comparison
 from store import RunStore
 
@@ -326,6 +327,7 @@ def _run_one(plan: RunPlan, exp: LoadedExperiment, topo: Topology, repeat: int, 
             with suppress(Exception):
                 lab_down(settings, status["name"])
         _record(store, settings, run_id, status, journal, cpu, outcome, plan)
+        keep_run(store, run_id)  # its curves, computed once now instead of on every first view
     return outcome
 
 
@@ -435,6 +437,7 @@ def run_comparison(settings: Settings, plan: RunPlan, progress: Progress = _no_p
                                 raise Interrupted(f"interrupted: rollbacks ran, run {outcome.run_id} stored as "
                                                   f"interrupted, lab stopped (comparison {cid})")
         summary = summarise_comparison(store, cid)
+        keep_comparison(store, cid, summary)
     summary["runs"] = [o.__dict__ for o in outcomes]
     return summary
 

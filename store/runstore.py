@@ -25,6 +25,7 @@ import pandas as pd
 from . import records, series
 from .artifacts import ArtifactsMixin, EventLogResult
 from .codec import CodecError, chunk_count, decode_chunk
+from .derived import DerivedMixin
 from .errors import (
     ComparisonNotFound,
     InvalidRecord,
@@ -59,7 +60,7 @@ def _connect(db: Path, readonly: bool) -> sqlite3.Connection:
     return conn
 
 
-class RunStore(ArtifactsMixin):
+class RunStore(ArtifactsMixin, DerivedMixin):
     """Runs, comparisons and everything recorded during a run; one writer and many readers at once."""
 
     def __init__(
