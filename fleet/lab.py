@@ -24,7 +24,8 @@ from core.settings import Settings
 from core.wait import wait_until
 from fleet.topology import Topology, load_topology
 
-__all__ = ["check_lab_name", "lab_up", "lab_down", "lab_status", "list_labs", "ControlClient", "LAB_NAME_RE", "SUPERVISOR_MODULE"]
+__all__ = ["check_lab_name", "lab_up", "lab_down", "lab_status", "list_labs", "ControlClient", "LAB_NAME_RE",
+           "SUPERVISOR_MODULE"]
 
 log = logging.getLogger("aftershock.fleet.lab")
 

@@ -1,6 +1,8 @@
 """Starting, watching and stopping the lab's child processes (``python -m fleet.agents ROLE NAME``).
 
-A child announces the ports it bound on its stdout (``fleet.agents.proc``); its stderr goes to
+A child reads its config (a ``ChildConfig`` as JSON, the lab's token in it) from its stdin, an inherited pipe
+that the launcher closes once written: nothing secret is on a command line or in an environment. A child
+announces the ports it bound on its stdout (``fleet.agents.proc``); its stderr goes to
 ``processes.log``. An exit nobody asked for becomes a ``node_killed`` event with ``unexpected=True``.
 """
 
@@ -23,10 +25,11 @@ from fleet.agents.config import ChildConfig
 from fleet.agents.proc import READY_PREFIX
 from fleet.supervisor.records import NodeRecord, Roster
 
-__all__ = ["Launcher", "READY_TIMEOUT_S", "STOP_GRACE_S"]
+__all__ = ["Launcher", "CHILD_MODULE", "READY_TIMEOUT_S", "STOP_GRACE_S"]
 
 log = logging.getLogger("aftershock.fleet.supervisor")
 
+CHILD_MODULE = "fleet.agents"
 READY_TIMEOUT_S = 120.0
 STOP_GRACE_S = 3.0
 ADMIN_TIMEOUT_S = 5.0
@@ -79,23 +82,28 @@ class Launcher:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "fleet.agents",
+            CHILD_MODULE,
             config.role,
-            config.to_json(),
+            config.name,
             stdout=asyncio.subprocess.PIPE,
             stderr=self._log_fh,
-            stdin=asyncio.subprocess.DEVNULL,
+            stdin=asyncio.subprocess.PIPE,
         )
         rec.proc = proc
-        assert proc.stdout is not None
+        assert proc.stdout is not None and proc.stdin is not None
         try:
+            # The config (token included) goes down the inherited pipe, never into argv or the environment,
+            # where `ps` and /proc/PID/environ would show it to every user of the machine.
+            proc.stdin.write(config.to_json().encode())
+            await proc.stdin.drain()
+            proc.stdin.close()
             while True:
                 line = (await asyncio.wait_for(proc.stdout.readline(), READY_TIMEOUT_S)).decode()
                 if not line:
                     raise RuntimeError(f"{rec.name} exited before it was ready (see {self._log_path})")
                 if line.startswith(READY_PREFIX):
                     break
-        except (TimeoutError, RuntimeError):
+        except (TimeoutError, RuntimeError, ConnectionError):
             if proc.returncode is None:
                 proc.kill()
             raise

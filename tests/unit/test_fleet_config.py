@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from fleet.agents.__main__ import main
 from fleet.agents.config import ChildConfig, ClientsSpec, Seed
 from fleet.topology import load_topology
 
@@ -48,3 +51,11 @@ def test_latency_applies_both_ways_unless_given() -> None:
 def test_an_unknown_field_is_refused() -> None:
     with pytest.raises(ValidationError):
         ChildConfig.model_validate_json(_config().to_json().replace('"lab":', '"labb":'))
+
+
+def test_a_child_reads_its_config_from_stdin_and_checks_who_it_was_started_as() -> None:
+    wire = io.BytesIO(_config().to_json().encode())
+    with pytest.raises(SystemExit, match="started as hub us-east-n1 with the config of node us-east-n1"):
+        main(["hub", "us-east-n1"], stdin=wire)
+    with pytest.raises(SystemExit, match="usage"):
+        main(["node", "us-east-n1", _config().to_json()], stdin=io.BytesIO(b""))
