@@ -28,9 +28,35 @@ from presentation.table import format_summary
 from reports import build_report
 from store import RunStore
 from tests.conftest import topology_for_tests
-from tests.e2e.test_dashboard_pages import run_page, texts
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(900)]
+APP_TIMEOUT_S = 60
+
+
+def _page_script(page: str, home: str) -> None:
+    """The AppTest script: one dashboard page with a config built the way app.py builds it."""
+    import importlib
+
+    from dashboards.config import config_from_environ
+
+    env = {"AFTERSHOCK_HOME": home, "AFTERSHOCK_DASHBOARD_HOST": "127.0.0.1"}
+    importlib.import_module(f"dashboards.pages.{page}").render(config_from_environ(env))
+
+
+def page_text(page: str, home: Path, query: dict[str, str]) -> str:
+    """Every text element the page rendered (it must render without an exception)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_page_script, kwargs={"page": page, "home": str(home)},
+                               default_timeout=APP_TIMEOUT_S)
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    parts = [e.value for kind in ("info", "warning", "error", "caption", "markdown", "success")
+             for e in getattr(at, kind)]
+    frames = [str(df.value.to_dict("records")) for df in at.dataframe]
+    return "\n".join(map(str, [*parts, *frames]))
 
 TOPOLOGIES = ("centralized", "decentralized", "hybrid")
 
@@ -107,7 +133,7 @@ def test_the_class_reads_the_same_in_the_cli_the_dashboard_and_every_report(home
              for c in s.iter("testcase")}
     assert cases[("centralized", "recovers by itself while the fault is active")].find("failure") is not None
     assert cases[("hybrid", "recovers by itself while the fault is active")].find("failure") is None
-    page = texts(run_page("compare", settings.home, {"comparison": cid}))
+    page = page_text("compare", settings.home, {"comparison": cid})
     assert "recovered after the lift" in page and sentence in page.replace("\\", "")
 
 
