@@ -27,7 +27,10 @@ from core.errors import UserError
 from core.procguard import ENV_PARENT_PID, ENV_PARENT_SIGNAL, guard_from_env
 from core.settings import Settings
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "MAX_MESSAGE"]
+
+#: An error message longer than this (it echoes a huge argument) is cut in the middle.
+MAX_MESSAGE = 1_000
 
 # Each module adds its subcommands.
 _AREAS = (cli_lab, cli_store, cli_run, cli_dashboard, cli_schedule, cli_report, cli_stop, cli_target)
@@ -71,7 +74,10 @@ def main(argv: Sequence[str] | None = None, settings: Settings | None = None) ->
         settings = settings or Settings.from_env()
         return int(func(args, settings) or 0)
     except UserError as exc:
-        print(f"aftershock: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split())  # always one line, and a readable one
+        if len(message) > MAX_MESSAGE:
+            message = f"{message[:MAX_MESSAGE // 2]} ... {message[-MAX_MESSAGE // 4:]}"
+        print(f"aftershock: error: {message}", file=sys.stderr)
         return exc.exit_code
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()

@@ -8,7 +8,7 @@ import sys
 
 from core.errors import UserError
 from core.settings import Settings
-from fleet.lab import lab_down, lab_status, lab_up, list_labs
+from fleet.lab import check_lab_name, lab_down, lab_status, lab_up, list_labs
 from fleet.topology import builtin_names, load_topology
 
 __all__ = ["register"]
@@ -54,6 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _up(args: argparse.Namespace, settings: Settings) -> int:
+    if args.name is not None:
+        check_lab_name(args.name)
     topo = load_topology(args.topology)
     print(f"starting {topo.kind} lab: {topo.total_nodes} nodes, {topo.total_agents} agents in "
           f"{len(topo.regions)} regions ...", file=sys.stderr)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
 
 from tqdm import tqdm
 
@@ -16,19 +20,52 @@ from presentation.table import format_summary
 
 __all__ = ["register"]
 
+MAX_REPEAT = 1_000
+MAX_SECONDS = 3_600.0
+
+
+def _bounded(kind: type, low: float, high: float) -> Callable[[str], Any]:
+    """An argparse type: ``kind`` (int or float) within ``low..high``; NaN and infinities refused."""
+    def parse(raw: str) -> Any:
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{raw!r} is not a{'n integer' if kind is int else ' number'}") from None
+        if not (math.isfinite(value) and low <= value <= high):
+            raise argparse.ArgumentTypeError(f"{raw} is not in {low:g}..{high:g}")
+        return value
+
+    return parse
+
+
+def _url(raw: str) -> str:
+    """An http(s) URL with a host: a Prometheus-API server."""
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in raw.strip()):
+        raise argparse.ArgumentTypeError(f"{raw!r} is not an http(s) URL with a host, e.g. http://127.0.0.1:9090")
+    try:
+        parts.port  # noqa: B018 - raises on a port out of range or not a number
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} has an invalid port") from None
+    return raw.strip()
+
 
 def _common(parser: argparse.ArgumentParser) -> None:
     names = ", ".join(library_names()) or "none yet"
     parser.add_argument("experiment", help=f"a library experiment ({names}) or a path")
     parser.add_argument("--topology", "-t", action="append", dest="topologies", metavar="T",
                         help="a built-in topology or a YAML file; repeat the flag (default: all three built-ins)")
-    parser.add_argument("--repeat", "-n", type=int, default=1, help="runs per topology (>= 3 for verdicts)")
-    parser.add_argument("--seed", type=int, default=1, help="workload seed of the first repeat (default 1)")
+    parser.add_argument("--repeat", "-n", type=_bounded(int, 1, MAX_REPEAT), default=1,
+                        help=f"runs per topology, 1..{MAX_REPEAT} (>= 3 for verdicts)")
+    parser.add_argument("--seed", type=_bounded(int, 0, 2**31 - 1), default=1,
+                        help="workload seed of the first repeat (default 1)")
     parser.add_argument("--collector", choices=["embedded", "prometheus"], default="embedded",
                         help="embedded scraper (default) or Prometheus (started here unless --prometheus-url)")
-    parser.add_argument("--prometheus-url", help="an existing Prometheus-API server to read from")
-    parser.add_argument("--warmup", type=float, default=10.0, metavar="S", help="steady state before the fault")
-    parser.add_argument("--observe", type=float, default=15.0, metavar="S", help="recovery watched after it")
+    parser.add_argument("--prometheus-url", type=_url, help="an existing Prometheus-API server to read from")
+    parser.add_argument("--warmup", type=_bounded(float, 0, MAX_SECONDS), default=10.0, metavar="S",
+                        help="steady state before the fault")
+    parser.add_argument("--observe", type=_bounded(float, 0, MAX_SECONDS), default=15.0, metavar="S",
+                        help="recovery watched after it")
     parser.add_argument("--allow-any-provider", action="store_true",
                         help="let an experiment FILE use providers outside the Aftershock extension")
     parser.add_argument("--control", action="store_true",
@@ -46,7 +83,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.set_defaults(func=_run)
     sweep = sub.add_parser("sweep", help="run an experiment at increasing fault intensity (fragility curves)")
     _common(sweep)
-    sweep.add_argument("--intensity", "-i", type=float, nargs="+", required=True, metavar="K",
+    sweep.add_argument("--intensity", "-i", type=_bounded(float, 0, 1_000_000), nargs="+", required=True, metavar="K",
                        help="intensities, e.g. 0 1 2 3 (nodes lost); passed as configuration aftershock_intensity")
     sweep.set_defaults(func=_run)
     exps = sub.add_parser("experiments", help="list the experiment library, or validate an experiment file")

@@ -11,6 +11,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+from core.errors import ScheduleError
 from core.settings import Settings
 from scheduling import (
     Schedule,
@@ -22,6 +23,7 @@ from scheduling import (
     serve,
     validate_schedule,
 )
+from scheduling.book import DB_NAME as BOOK_FILE
 
 __all__ = ["register", "RUN_COMMAND_ENV"]
 
@@ -90,6 +92,13 @@ def _book(settings: Settings) -> Any:
     return ScheduleBook.open(settings.home)
 
 
+def _existing_book(settings: Settings, name: str) -> Any:
+    """The book, for commands about one schedule: none recorded yet means no such schedule (nothing created)."""
+    if not (settings.home / BOOK_FILE).exists():
+        raise ScheduleError(f"no schedule named {name!r}; list them with `aftershock schedule list`")
+    return ScheduleBook.open(settings.home)
+
+
 def _add(args: argparse.Namespace, settings: Settings) -> int:
     schedule = Schedule(name=args.name, cron=args.cron, experiment=args.experiment,
                         topologies=args.topologies or ["centralized", "decentralized", "hybrid"], repeat=args.repeat,
@@ -129,7 +138,7 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _change(args: argparse.Namespace, settings: Settings) -> int:
-    with _book(settings) as book:
+    with _existing_book(settings, args.name) as book:
         if args.verb == "remove":
             book.remove(args.name)
         else:
@@ -150,7 +159,7 @@ def _print_attempts(attempts: list[Any], as_json: bool) -> None:
 
 
 def _history(args: argparse.Namespace, settings: Settings) -> int:
-    with _book(settings) as book:
+    with _existing_book(settings, args.name) as book:
         book.get(args.name)
         attempts = book.attempts(args.name, limit=args.limit)
     _print_attempts(attempts, args.json)
@@ -162,9 +171,9 @@ def _exit_code(attempts: list[Any]) -> int:
 
 
 def _run_now(args: argparse.Namespace, settings: Settings) -> int:
-    settings.ensure()
-    with _book(settings) as book:
+    with _existing_book(settings, args.name) as book:
         schedule = book.get(args.name)
+        settings.ensure()
         attempt = run_attempt(book, settings, schedule, time.time(), _run_fn(), trigger="manual")
     attempts = [attempt] if attempt is not None else []
     _print_attempts(attempts, args.json)

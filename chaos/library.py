@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from chaoslib.activity import get_all_activities_in_experiment
 
+from chaos.limits import check_limits
 from core.errors import ExperimentError
+from core.yamlsafe import YamlRefused, check_shape, load_yaml
 
 __all__ = ["LIBRARY_DIR", "library_names", "resolve_experiment", "load_experiment", "validate_experiment",
            "activities", "PHASES", "Guardrails", "guardrails_of", "LoadedExperiment", "CONTROL_MODULE"]
@@ -81,17 +82,19 @@ def load_experiment(ref: str, *, allow_any_provider: bool = False) -> LoadedExpe
         raise ExperimentError(f"{path}: cannot read: {exc}") from None
     if path.suffix == ".json":
         try:
-            data = json.loads(text)
+            data = check_shape(json.loads(text), str(path))
         except json.JSONDecodeError as exc:
             where = f"line {exc.lineno}, column {exc.colno}"
             raise ExperimentError(f"{path}: JSON syntax error at {where}: {exc.msg}") from None
+        except RecursionError:
+            raise ExperimentError(f"{path}: nested too deeply to read") from None
+        except YamlRefused as exc:
+            raise ExperimentError(str(exc)) from None
     else:
         try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            raise ExperimentError(f"{path}: YAML syntax error{where}: {getattr(exc, 'problem', None) or exc}") from None
+            data = load_yaml(text, str(path))  # bounded: size, depth, alias bombs (core/yamlsafe.py)
+        except YamlRefused as exc:
+            raise ExperimentError(str(exc)) from None
     if not isinstance(data, dict):
         raise ExperimentError(f"{path}: an experiment is a mapping with title, method, ...; got {type(data).__name__}")
     validate_experiment(data, str(path), allow_any_provider=allow_any_provider and not from_library)
@@ -192,8 +195,10 @@ def validate_experiment(data: dict[str, Any], source: str, *, allow_any_provider
             raise ExperimentError(f"{source}: missing required field {key!r}")
     if not isinstance(data["method"], list) or not data["method"]:
         raise ExperimentError(f"{source}: method must be a non-empty list of activities")
-    for where, activity in activities(data):
+    walked = activities(data)
+    for where, activity in walked:
         _check_activity(activity, where, source, allow_any_provider)
+    check_limits(data, source, walked)
     guardrails_of(data, source)
     from chaoslib.exceptions import ChaosException
     from chaoslib.experiment import ensure_experiment_is_valid

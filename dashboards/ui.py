@@ -19,11 +19,15 @@ REPORT_FORMATS = {"html": ("html", "text/html"), "pdf": ("pdf", "application/pdf
 TOKEN_KEY = "aftershock_dashboard_token"
 
 
+#: Longer query-string values are cut: ids are a few dozen characters (the hostile input corpus sends 10,000).
+MAX_QUERY_VALUE = 200
+
+
 def query_param(name: str) -> str | None:
     """A query-string value, stripped; None when absent or empty."""
     value = st.query_params.get(name)
-    value = value.strip() if isinstance(value, str) else None
-    return value or None
+    value = value.strip()[:MAX_QUERY_VALUE] if isinstance(value, str) else None  # no id is longer; a message
+    return value or None  # echoing a 10,000-character one stays readable
 
 
 def plot(fig: go.Figure, key: str) -> None:

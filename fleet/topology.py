@@ -10,10 +10,10 @@ import itertools
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.errors import TopologyError
+from core.yamlsafe import YamlRefused, load_yaml
 from fleet.presets import HEALTH_PRESETS, MEMBERSHIP_PRESETS
 
 __all__ = [
@@ -252,10 +252,7 @@ def load_topology(ref: str | Path) -> Topology:
     except (OSError, UnicodeDecodeError) as exc:
         raise TopologyError(f"{path}: cannot read: {exc}") from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise TopologyError(f"{path}: YAML syntax error{where}: {problem}") from None
+        data = load_yaml(text, str(path))  # bounded: size, depth, alias bombs (core/yamlsafe.py)
+    except YamlRefused as exc:
+        raise TopologyError(str(exc)) from None
     return parse_topology(data, str(path))

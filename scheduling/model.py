@@ -7,6 +7,7 @@ Cron semantics come from croniter only (standard 5-field Vixie cron, ``@daily`` 
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Iterator
@@ -126,6 +127,11 @@ def validate_schedule(schedule: Schedule, *, check_references: bool = True) -> S
     schedule.cron = validate_cron(schedule.cron)
     if schedule.repeat < 1:
         raise ScheduleError(f"schedule {schedule.name}: --repeat must be at least 1, got {schedule.repeat}")
+    numbers = {"--warmup": schedule.warmup_s, "--observe": schedule.observe_s, "--grace": schedule.grace_s,
+               "--timeout": schedule.timeout_s, "--gate-budget": schedule.gate_budget}
+    for label, value in numbers.items():  # NaN passes every comparison below: refuse it (and infinities) first
+        if value is not None and not math.isfinite(value):
+            raise ScheduleError(f"schedule {schedule.name}: {label} must be a finite number, got {value}")
     if schedule.gate_budget is not None and not 0.0 <= schedule.gate_budget <= 1.0:
         raise ScheduleError(f"schedule {schedule.name}: --gate-budget is a fraction of the 30-day error budget "
                             f"in 0..1, got {schedule.gate_budget:g}")
