@@ -26,6 +26,7 @@ class LabEngine:
         self.settings = settings
         self.name = name
         self._status = status if status is not None else lab_status(settings, name)
+        self.engine = str(self._status.get("engine") or "lab")  # a Ray deployment has the same control API
         self.client = ControlClient.for_lab(self._status, timeout_s=timeout_s)
 
     def status(self) -> LabStatus:

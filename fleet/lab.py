@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +37,15 @@ DOWN_TIMEOUT_S = 15.0
 SUPERVISOR_MODULE = "fleet.supervisor"
 
 
-def _supervisor_cmdline(lab_dir: Path, name: str, seed: int, owner_pid: int | None, max_fault_s: float) -> list[str]:
+def _supervisor_cmdline(lab_dir: Path, name: str, seed: int, owner_pid: int | None, max_fault_s: float,
+                        module: str = SUPERVISOR_MODULE, extra: Sequence[str] = ()) -> list[str]:
     args = ["--lab-dir", str(lab_dir), "--name", name, "--seed", str(seed), "--max-fault-s", f"{max_fault_s:g}"]
-    return [sys.executable, "-m", SUPERVISOR_MODULE, *args, *(["--owner-pid", str(owner_pid)] if owner_pid else [])]
+    return [sys.executable, "-m", module, *args, *(["--owner-pid", str(owner_pid)] if owner_pid else []), *extra]
 
 
-def _is_supervisor_cmdline(cmdline: list[str]) -> bool:
+def _is_supervisor_cmdline(cmdline: list[str], module: str = SUPERVISOR_MODULE) -> bool:
     """``python -m fleet.supervisor ...``: the module right after ``-m`` (a pid reused by another process is not)."""
-    return any(a == "-m" and b == SUPERVISOR_MODULE for a, b in zip(cmdline, cmdline[1:], strict=False))
+    return any(a == "-m" and b == module for a, b in zip(cmdline, cmdline[1:], strict=False))
 
 
 def _supervisor_alive(state: dict[str, Any]) -> bool:
@@ -55,7 +57,7 @@ def _supervisor_alive(state: dict[str, Any]) -> bool:
         return (
             proc.is_running()
             and proc.status() != psutil.STATUS_ZOMBIE
-            and _is_supervisor_cmdline(proc.cmdline())
+            and _is_supervisor_cmdline(proc.cmdline(), state.get("supervisor_module") or SUPERVISOR_MODULE)
         )
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False
@@ -110,13 +112,21 @@ def lab_up(
     seed: int = 1,
     timeout_s: float = UP_TIMEOUT_S,
     owner_pid: int | None = None,
+    supervisor_module: str = SUPERVISOR_MODULE,
+    supervisor_args: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Start a lab and return its status once every agent serves and membership has converged.
 
     With ``owner_pid`` the lab stops by itself when that process is gone (runs own their labs this way,
     so even a ``kill -9`` of the runner leaves no lab behind); without it the lab runs until ``lab_down``.
+    Another engine runs its own supervisor (``supervisor_module``, e.g. ``engines.ray.supervisor``, with its
+    ``supervisor_args``) behind the same state file and control API; a supervisor that fails on something the
+    user can fix says so (``user_error`` in its state) and that becomes a one-line :class:`UserError`.
     """
     topo = topology if isinstance(topology, Topology) else load_topology(topology)
+    if topo.healing.restarts == "engine" and supervisor_module == SUPERVISOR_MODULE:
+        raise UserError(f"topology {topo.name}: healing.restarts: engine leaves recovery to the engine's own "
+                        "restarts, and the embedded lab has none; use --engine ray, or healing.restarts: lab")
     if name is not None:  # a name the user chose is never silently rewritten
         check_lab_name(name)
     if name is None:  # made from the topology's name, which may hold any character
@@ -136,7 +146,8 @@ def lab_up(
     (lab_dir / "topology.json").write_text(topo.model_dump_json(indent=1))
     with open(lab_dir / "supervisor.log", "ab") as log_fh:
         proc = subprocess.Popen(
-            _supervisor_cmdline(lab_dir, name, seed, owner_pid, settings.max_fault_s),
+            _supervisor_cmdline(lab_dir, name, seed, owner_pid, settings.max_fault_s, supervisor_module,
+                                supervisor_args),
             stdin=subprocess.DEVNULL,
             stdout=log_fh,
             stderr=log_fh,
@@ -148,6 +159,8 @@ def lab_up(
         if state and state.get("ready") and state.get("pid") == proc.pid:
             return state
         if proc.poll() is not None:
+            if state and state.get("error") and state.get("user_error"):
+                raise UserError(str(state["error"]))
             if state and state.get("error"):
                 raise LabError(f"lab {name} failed to start: {state['error']} (logs in {lab_dir})")
             tail = (lab_dir / "supervisor.log").read_text(errors="replace").strip().splitlines()[-3:]
@@ -156,7 +169,7 @@ def lab_up(
 
     try:
         return wait_until(ready, timeout_s, interval_s=0.1, what=f"lab {name} to be ready")
-    except (TimeoutError, LabError, KeyboardInterrupt):
+    except (TimeoutError, LabError, UserError, KeyboardInterrupt):
         _stop(proc.pid)
         raise
 

@@ -73,8 +73,12 @@ class Workload(_Model):
 
 
 class Healing(_Model):
+    """Who brings dead agents back: ``restarts: lab`` (default) the deployment's own orchestrator (hub restarts,
+    peers spawning replacements); ``restarts: engine`` the engine's own machinery instead (Ray's actor restarts,
+    ``--engine ray``), so a run measures the engine's recovery against the lab's."""
     restart_delay_s: float = Field(default=3.0, ge=0, le=3600)
     migrate: bool = True
+    restarts: Literal["lab", "engine"] = "lab"
 
 
 class _WithPreset(_Model):

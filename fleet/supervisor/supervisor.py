@@ -46,7 +46,15 @@ OWNER_POLL_S = 0.5
 
 
 class Supervisor:
-    """One lab: its topology, its components, its state file (``state.json``, the lab status)."""
+    """One lab: its topology, its components, its state file (``state.json``, the lab status).
+
+    ``launcher_class`` and ``faults_class`` are the seams another engine's supervisor replaces (Ray's places
+    nodes as actors: ``engines.ray.supervisor``); everything else (roster, link layer, control API, dead-man,
+    provisioning) is shared, so the topologies keep their meaning on every engine.
+    """
+
+    launcher_class: type[Launcher] = Launcher
+    faults_class: type[Faults] = Faults
 
     def __init__(self, topology: Topology, name: str, seed: int, lab_dir: Path, owner_pid: int | None = None,
                  max_fault_s: float = DEFAULT_MAX_FAULT_S):
@@ -64,7 +72,7 @@ class Supervisor:
         baseline = {(a, b): topology.link_latency_ms(a, b) for a, b in topology.region_pairs()}
         self.links = LinkTable(baseline, random.Random(f"{seed}:links"))
         self.proxy = EgressProxy(self.links, self.roster.region_of_port)
-        self.launcher = Launcher(
+        self.launcher = self.launcher_class(
             self.roster,
             self.events,
             self._node_config,
@@ -72,7 +80,7 @@ class Supervisor:
             log_path=lab_dir / "processes.log",
             on_change=self.write_state,
         )
-        self.faults = Faults(self.roster, self.launcher, self.links, self.events)
+        self.faults = self.faults_class(self.roster, self.launcher, self.links, self.events)
         self.clients: NodeRecord | None = None
         self.control_url = ""
         self.ready = False
