@@ -15,6 +15,7 @@ import yaml
 from aftershock.target_run import add_target, run_target, target_dry_run
 from core.errors import EngineError, TopologyError, UserError
 from core.settings import Settings
+from core.yamlsafe import YamlRefused, load_yaml
 from engines import load_target, open_target
 from engines.kubernetes.labels import OPT_IN_LABEL, OPT_IN_VALUE
 from engines.kubernetes.ledger import Ledger
@@ -112,9 +113,11 @@ def _pairs(values: list[str], what: str) -> dict[str, str]:
 
 def _read_mapping(path: str, what: str) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        data = load_yaml(Path(path).read_text(encoding="utf-8"), f"{what} {path}")  # bounded (core/yamlsafe.py)
+    except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{what} {path}: cannot read ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+    except YamlRefused as exc:
+        raise UserError(str(exc)) from None
     if not isinstance(data, dict):
         raise UserError(f"{what} {path}: expected a mapping of fields")
     return data

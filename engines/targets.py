@@ -20,6 +20,7 @@ import yaml
 
 from core.errors import EngineError
 from core.settings import Settings
+from core.yamlsafe import YamlRefused, load_yaml
 
 __all__ = [
     "TARGET_NAME_RE",
@@ -69,8 +70,8 @@ def read_target(settings: Settings, name: str) -> dict[str, Any]:
         raise EngineError(f"no target named {name!r} under {targets_dir(settings)} (targets: {known}); "
                           "add one with `aftershock target add`")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        data = load_yaml(path.read_text(encoding="utf-8"), str(path))  # bounded: a hand-edited file (yamlsafe)
+    except (OSError, UnicodeDecodeError, YamlRefused) as exc:
         raise EngineError(f"{path}: cannot read the target ({type(exc).__name__}); fix or remove the file "
                           f"(`aftershock target remove {name}`)") from None
     if not isinstance(data, dict):

@@ -201,7 +201,8 @@ CASES: list[Case] = [
           ("BAD NAME", *_KUBE), ("t", *_KUBE[:3], "", *_KUBE[4:]), ("t", *_KUBE[:5], "!!", *_KUBE[6:]),
           ("t", *_KUBE[:7], "ftp://x"), ("t", *_KUBE, "--rate", "-1"), ("t", *_KUBE, "--prometheus-url", "nope"),
           ("t", *_KUBE, "--request", "{dir}/missing.yaml"), ("t", *_KUBE, "--query", "bad"), ("t", *_KUBE),
-          ("t", *_KUBE, "--rate", "nan")])),
+          ("t", *_KUBE, "--rate", "nan"), ("t", *_KUBE, "--request", "{file:bomb.yaml}"),
+          ("t", *_KUBE, "--request", "{file:deep.yaml}")])),
     _c("target-show-unknown", "target", "show", "nope"),
     _c("target-remove-traversal", "target", "remove", "../x"),
     # the command line itself
