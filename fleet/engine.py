@@ -27,6 +27,7 @@ class LabEngine:
         self.name = name
         self._status = status if status is not None else lab_status(settings, name)
         self.engine = str(self._status.get("engine") or "lab")  # a Ray deployment has the same control API
+        timeout_s = max(timeout_s, float(self._status.get("control_timeout_s") or 0))  # an engine may need longer
         self.client = ControlClient.for_lab(self._status, timeout_s=timeout_s)
 
     def status(self) -> LabStatus:
