@@ -68,6 +68,9 @@ def _stop(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{report.state.describe()}: {len(report.labs)} lab(s) healed in {report.seconds:.2f} s")
         for heal in report.labs:
             if heal.ok:
+                if heal.result.get("lab") == "down":
+                    print(f"  {heal.lab}: already down (its run ended on the stop): nothing left to revert")
+                    continue
                 restarted = ", ".join(heal.result.get("restarted") or []) or "none"
                 print(f"  {heal.lab}: faults reverted in {heal.seconds:.2f} s (nodes restarted: {restarted})")
             else:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from core.audit import actor
+from core.audit import actor, record
 from core.errors import UserError
 from core.settings import default_home
-from core.stop import set_stop
+from core.stop import set_stop, stop_state
 
 __all__ = ["main", "stop_first"]
 
@@ -39,10 +39,15 @@ def stop_first(argv: Sequence[str]) -> bool:
     reason = _reason(argv[1:])
     if reason is None or len(reason) > 500 or "\n" in reason or "\r" in reason:
         return False
+    home, who = default_home(), actor()
     try:
-        set_stop(default_home(), actor(), reason)
+        before = stop_state(home)
+        state = set_stop(home, who, reason)
     except (OSError, UserError):  # the full command says what is wrong
         return False
+    if before is None or before.who == "unknown":  # recorded at the moment it takes effect
+        record(home, "stop", who, target="all", reason=reason, since=state.since,
+               phase="stop file written: every lab reverts its faults on its own")
     return True
 
 

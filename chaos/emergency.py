@@ -85,12 +85,15 @@ def _lab_engines(settings: Settings, timeout_s: float) -> list[Engine]:
     return engines
 
 
-def _heal(engine: Engine) -> LabHeal:
+def _heal(engine: Engine, settings: Settings) -> LabHeal:
     started = time.monotonic()
     try:
         result = engine.heal()
         return LabHeal(engine.name, True, time.monotonic() - started, result=result)
     except (AftershockError, OSError) as exc:
+        if not any(lab["name"] == engine.name for lab in list_labs(settings)):
+            # brought down meanwhile (its run aborted on the stop file and tore it down): no fault is left in it
+            return LabHeal(engine.name, True, time.monotonic() - started, result={"lab": "down"})
         return LabHeal(engine.name, False, time.monotonic() - started, error=str(exc))
 
 
@@ -135,16 +138,23 @@ def emergency_stop(settings: Settings, who: str, reason: str = "", *, wait_runs_
     rollbacks on their own when they see the stop file) and reports their final status.
     """
     started = time.monotonic()
+    before = stop_state(settings.home)
     state = set_stop(settings.home, who, reason)
+    created = before is None or before.who == "unknown"  # else in force already (`aftershock stop` wrote it first)
     targets = engines(settings, heal_timeout_s)
     with ThreadPoolExecutor(max_workers=max(2, min(16, len(targets) + 1))) as pool:
         stored = pool.submit(_heal_targets, settings) if list_target_names(settings) else None
-        heals = list(pool.map(_heal, targets))
+        heals = list(pool.map(lambda engine: _heal(engine, settings), targets))
         if stored is not None:
             heals += stored.result()
     elapsed = time.monotonic() - started
-    record(settings.home, "stop", who, target="all", reason=state.reason, since=state.since, seconds=round(elapsed, 3),
-           labs={h.lab: ("healed" if h.ok else f"failed: {h.error}") for h in heals})
+    outcome = {h.lab: ("healed" if h.ok else f"failed: {h.error}") for h in heals}
+    if created:
+        record(settings.home, "stop", who, target="all", reason=state.reason, since=state.since,
+               seconds=round(elapsed, 3), labs=outcome)
+    else:  # the stop itself is already in the log: this is the direct heal of every lab that follows it
+        record(settings.home, "rollback", who, target="all", reason="emergency stop", since=state.since,
+               stop_by=state.who, seconds=round(elapsed, 3), labs=outcome)
     for heal in heals:
         log.info("emergency stop: lab %s %s in %.2f s", heal.lab, "healed" if heal.ok else "NOT healed",
                  heal.seconds)
