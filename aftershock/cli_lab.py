@@ -8,6 +8,7 @@ import sys
 
 from core.errors import UserError
 from core.settings import Settings
+from engines.ray.engine import ray_lab_up
 from fleet.lab import check_lab_name, lab_down, lab_status, lab_up, list_labs
 from fleet.topology import builtin_names, load_topology
 
@@ -24,6 +25,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--name", help="lab name (default: TOPOLOGY-xxxx)")
     up.add_argument("--seed", type=int, default=1, help="seed of the workload and of every random choice (default 1)")
     up.add_argument("--json", action="store_true", help="print the lab status as JSON instead of the name")
+    up.add_argument("--engine", choices=["lab", "ray"], default="lab",
+                    help="the embedded lab (default) or Ray: one Ray actor per node, placed by region")
+    up.add_argument("--ray-address", metavar="HOST:PORT",
+                    help="with --engine ray: deploy onto this Ray cluster, whose nodes carry region:NAME resources "
+                         "(default: start a local multi-node cluster on 127.0.0.1, stopped at `lab down`)")
     up.set_defaults(func=_up)
 
     status = lab_sub.add_parser("status", help="status of a running lab")
@@ -57,9 +63,15 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     if args.name is not None:
         check_lab_name(args.name)
     topo = load_topology(args.topology)
-    print(f"starting {topo.kind} lab: {topo.total_nodes} nodes, {topo.total_agents} agents in "
+    if args.ray_address and args.engine != "ray":
+        raise UserError("--ray-address needs --engine ray")
+    where = "" if args.engine == "lab" else f" on Ray ({args.ray_address or 'a local cluster'})"
+    print(f"starting {topo.kind} lab{where}: {topo.total_nodes} nodes, {topo.total_agents} agents in "
           f"{len(topo.regions)} regions ...", file=sys.stderr)
-    status = lab_up(settings, topo, name=args.name, seed=args.seed)
+    if args.engine == "ray":
+        status = ray_lab_up(settings, topo, address=args.ray_address, name=args.name, seed=args.seed)
+    else:
+        status = lab_up(settings, topo, name=args.name, seed=args.seed)
     if args.json:
         print(json.dumps(status, indent=2))
     else:
@@ -74,7 +86,14 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps(status, indent=2))
         return 0
-    print(f"lab {status['name']} ({status['topology']}, {status['kind']}), supervisor pid {status['pid']}")
+    engine = status.get("engine", "lab")
+    print(f"lab {status['name']} ({status['topology']}, {status['kind']}, engine {engine}), "
+          f"supervisor pid {status['pid']}")
+    if engine == "ray":
+        ray = status.get("ray") or {}
+        print(f"  ray      {ray.get('address', '?')} (Ray {ray.get('version', '?')}, "
+              f"{'started by aftershock' if ray.get('started_by_aftershock') else 'attached'}, "
+              f"restarts by {'Ray' if ray.get('restarts') == 'engine' else 'the lab'})")
     print(f"  control  {status['control_url']}")
     print(f"  requests {status['request_log']}")
     print(f"  events   {status['event_log']}")

@@ -15,6 +15,7 @@ from tqdm import tqdm
 from aftershock.cli_target import run_on_target
 from aftershock.runner import RunOutcome, RunPlan, dry_run, run_comparison
 from chaos.library import library_names, load_experiment
+from core.errors import UserError
 from core.settings import Settings
 from presentation.table import format_summary
 
@@ -73,6 +74,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
                              "timeline): verdicts must beat the control runs' noise")
     parser.add_argument("--target", metavar="NAME", help="attach to a stored target (`aftershock target add`) "
                         "instead of starting labs; its first run is a dry run (docs/engines.md)")
+    parser.add_argument("--engine", choices=["lab", "ray"], default="lab",
+                        help="bring each topology up on the embedded lab (default) or on Ray (docs/engines.md)")
+    parser.add_argument("--ray-address", metavar="HOST:PORT",
+                        help="with --engine ray: deploy onto this Ray cluster (default: start a local one per run)")
     parser.add_argument("--dry-run", action="store_true", help="show what would be broken; break nothing")
     parser.add_argument("--json", action="store_true", help="print the JSON summary (docs/results.md)")
 
@@ -98,6 +103,9 @@ def _plan(args: argparse.Namespace) -> RunPlan:
                    control=args.control)
     if args.topologies:
         plan.topologies = args.topologies
+    if args.ray_address and args.engine != "ray":
+        raise UserError("--ray-address needs --engine ray")
+    plan.engine, plan.ray_address = args.engine, args.ray_address
     if args.prometheus_url:
         plan.collector = "prometheus"
     return plan

@@ -44,6 +44,7 @@ from core.errors import ExperimentError, UserError
 from core.logs import read_requests_since
 from core.settings import Settings
 from core.stop import check_not_stopped, stop_state
+from engines.ray.engine import ray_lab_up, ray_options_for
 from fleet.lab import lab_down, lab_status, lab_up
 from fleet.plan import planned_status
 from fleet.topology import Topology, load_topology
@@ -82,6 +83,8 @@ class RunPlan:
     intensities: list[float] | None = None  # a sweep: one run per intensity
     title: str = ""
     control: bool = False  # also a control run per topology and repeat: the faults replaced by no-ops
+    engine: Literal["lab", "ray"] = "lab"  # where each topology is brought up (docs/engines.md)
+    ray_address: str | None = None  # --engine ray: an existing cluster (HOST:PORT); None starts a local one
 
 
 @dataclass
@@ -268,6 +271,20 @@ class _Collection:
             collector.stop()
 
 
+def _engine_record(plan: RunPlan, topo: Topology) -> dict[str, Any]:
+    """What the run stores about the engine beside its topology (the dashboard and reports show it)."""
+    if plan.engine == "ray":
+        return ray_options_for(topo, address=plan.ray_address).record()
+    return {"name": "lab"}
+
+
+def _bring_up(plan: RunPlan, settings: Settings, topo: Topology, **kwargs: Any) -> dict[str, Any]:
+    """A fresh deployment of ``topo`` owned by this process, on the plan's engine."""
+    if plan.engine == "ray":
+        return ray_lab_up(settings, topo, address=plan.ray_address, **kwargs)
+    return lab_up(settings, topo, **kwargs)
+
+
 def _run_one(plan: RunPlan, exp: LoadedExperiment, topo: Topology, repeat: int, intensity: float | None,
              settings: Settings, store: RunStore, comparison_id: str, prometheus: Any,
              progress: Progress, control: bool = False) -> RunOutcome:
@@ -276,7 +293,7 @@ def _run_one(plan: RunPlan, exp: LoadedExperiment, topo: Topology, repeat: int, 
     run_settings = {"topology": topo.model_dump(), "experiment": exp.name, "experiment_path": str(exp.path),
                     "seed": seed, "collector": plan.collector, "warmup_s": plan.warmup_s,
                     "observe_s": plan.observe_s, "intensity": intensity, "title": exp.data.get("title", ""),
-                    "control": control}
+                    "control": control, "engine": _engine_record(plan, topo)}
     run_id = store.create_run(experiment=exp.name, topology=topo.name, repeat=repeat,
                               comparison_id=comparison_id, settings=run_settings)
     outcome = RunOutcome(run_id, topo.name, repeat, "interrupted", intensity, control=control)
@@ -289,9 +306,9 @@ def _run_one(plan: RunPlan, exp: LoadedExperiment, topo: Topology, repeat: int, 
     journal: dict[str, Any] | None = None
     try:
         progress(f"{label}: starting lab")
-        status = lab_up(settings, topo, name=f"{topo.name.lower()[:16]}-{run_id[-4:]}", seed=seed,
-                        owner_pid=os.getpid())
-        store.update_run(run_id, meta={"lab": status["name"]})
+        status = _bring_up(plan, settings, topo, name=f"{topo.name.lower()[:16]}-{run_id[-4:]}", seed=seed,
+                           owner_pid=os.getpid())
+        store.update_run(run_id, meta={"lab": status["name"], "engine": status.get("engine", "lab")})
         collection.start(run_id, status["name"])
         psutil.cpu_percent(None)
         guard = _Guard(guardrails_of(exp.data), Path(status["request_log"]), time.time(), settings.home, run_id)
