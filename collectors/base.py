@@ -118,6 +118,10 @@ def targets_from_status(status: Mapping[str, Any]) -> list[Target]:
     clients = status.get("clients") or {}
     if clients.get("metrics_url"):
         targets.append(Target(url=clients["metrics_url"], labels={"role": "clients"}))
+    for endpoint in status.get("engine_metrics") or []:  # the engine's own export (Ray's, per Ray node)
+        if endpoint.get("url"):
+            labels = {str(k): str(v) for k, v in (endpoint.get("labels") or {}).items()}
+            targets.append(Target(url=str(endpoint["url"]), labels=labels))
     return targets
 
 

@@ -86,6 +86,9 @@ class LabStatus(_Record):
     membership: dict[str, Any] = Field(default_factory=dict)
     health: dict[str, Any] = Field(default_factory=dict)
     healing: dict[str, Any] = Field(default_factory=dict)
+    #: Metrics endpoints of the engine itself, beside the nodes' (Ray's Prometheus export per Ray node):
+    #: ``{"url": ..., "labels": {"role": "ray", "region": ..., ...}}``; the collectors scrape them too.
+    engine_metrics: list[dict[str, Any]] = Field(default_factory=list)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LabStatus:
