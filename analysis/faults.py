@@ -329,10 +329,15 @@ class RecoveryClass:
         return self.kind in ("self_healed", "recovered_after_lift", "recovered_unattributed", "no_impact")
 
 
-def classify_recovery(t0: float, t1: float | None, windows: Sequence[FaultWindow], *, impact: bool,
+def classify_recovery(t0: float, t1: float | None, windows: Sequence[FaultWindow] | None, *, impact: bool,
                       has_data: bool = True, data_end: float | None = None) -> RecoveryClass:
     """Classify a run's recovery: ``t1`` (the time availability was back for good, None = never) against the
-    union of the fault windows; ``data_end`` bounds open windows (the fault still active when the data ends)."""
+    union of the fault windows; ``data_end`` bounds open windows (the fault still active when the data ends).
+
+    ``windows`` None: none was recorded (a recovery cannot be attributed); empty: recorded, and no fault was
+    injected (a control run), so whatever recovery there was is the deployment's own."""
+    recorded = windows is not None
+    windows = tuple(windows or ())
     fault_s = active_seconds(windows, data_end) if windows else None
     fault_s = None if fault_s is None else round(fault_s, 6)
     if not has_data:
@@ -344,8 +349,10 @@ def classify_recovery(t0: float, t1: float | None, windows: Sequence[FaultWindow
     if t1 is None:
         return RecoveryClass("not_recovered", None, None, None, None, None, fault_s, tuple(windows))
     returned = round(t1 - t0, 6)
-    if not windows:
+    if not recorded:
         return RecoveryClass("recovered_unattributed", t1, None, None, None, returned, fault_s, ())
+    if not windows:  # nothing was lifted: the deployment came back by itself (noise, in a control run)
+        return RecoveryClass("self_healed", t1, None, returned, None, returned, None, ())
     spans = union(windows)
     if t1 < spans[0][0] or any(s <= t1 < e for s, e in spans):
         return RecoveryClass("self_healed", t1, None, returned, None, returned, fault_s, tuple(windows))
@@ -383,6 +390,8 @@ def recovery_text(rc: RecoveryClass, *, window_s: float | None = None, mechanism
         return (f"recovered {fmt_duration(rc.returned_s)} after the injection{how}; no fault window was recorded, "
                 "so self-healing cannot be told from the lift")
     fault = _fault_phrase(rc.windows, rc.fault_s)
+    if rc.kind == "self_healed" and not rc.windows:
+        return f"no fault injected; a dip recovered by itself {fmt_duration(rc.ttr_s)} after t0{how}"
     if rc.kind == "self_healed" and not rc.impact:
         return f"absorbed the fault{how}: availability never left its baseline while {fault}"
     if rc.kind == "self_healed":

@@ -271,7 +271,7 @@ def analyse_run(run: RunInput) -> RunMetrics:
     edges = _edges(run, rec, t0, source)
     windows = run.fault_windows
     data_end = t0 + rec.data_end_s if has_data else t0
-    rc = classify_recovery(t0, edges.t1, windows or (), impact=rec.onset_s is not None, has_data=has_data,
+    rc = classify_recovery(t0, edges.t1, windows, impact=rec.onset_s is not None, has_data=has_data,
                            data_end=min(end, data_end))
     t_end = t0 + p.window_s
     if windows is None and rc.kind == "recovered_unattributed":

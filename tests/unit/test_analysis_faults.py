@@ -106,8 +106,11 @@ def test_no_impact_no_data_and_no_window() -> None:
         "absorbed the fault (failover): availability never left its baseline while us-east was dark (5.0 s)")
     assert classify_recovery(T0, T0, [], impact=False).kind == "no_impact"  # nothing was broken: a control
     assert classify_recovery(T0, None, [_w(T0, T0 + 5)], impact=True, has_data=False).kind == "no_data"
-    rc = classify_recovery(T0, T0 + 7, [], impact=True)
-    assert rc.kind == "recovered_unattributed" and rc.returned_s == 7
+    rc = classify_recovery(T0, T0 + 7, None, impact=True)  # no window recorded at all
+    assert rc.kind == "recovered_unattributed" and rc.returned_s == 7 and rc.ttr_s is None
+    noise = classify_recovery(T0, T0 + 7, [], impact=True)  # recorded: nothing injected (a control run)
+    assert noise.kind == "self_healed" and noise.ttr_s == 7
+    assert recovery_text(noise) == "no fault injected; a dip recovered by itself 7.0 s after t0"
 
 
 def test_a_recovery_in_the_gap_between_two_faults_is_after_the_first_lift() -> None:
