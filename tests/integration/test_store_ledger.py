@@ -89,7 +89,7 @@ def test_execution_log_attached_beside_the_store_and_the_ledger_adds_up(store: R
 
     store.put_fault_windows(run, [{"name": "kill-us-east", "action": "kill_region", "family": "region",
                                    "start": T0, "end": T0 + 4.0, "lifted_by": "restore", "targets": ["us-east"],
-                                   "what": "us-east was dark", "lift_phrase": "it was restored"}])
+                                   "what": "us-east was dark", "lift_phrase": "the restore began"}])
     m = analyse_stored_run(store, run)
     expected = _independent_ledger(store.request_log_path(run), kept)
     ledger = m.ledger
