@@ -5,7 +5,13 @@ definitions are in docs/analysis.md and the JSON summary in docs/results.md.
 """
 
 from analysis.availability import availability_from_requests, availability_from_series
-from analysis.bounds import DetectionBound, hub_detection_bound, swim_detection_bound, ttr_is_suspect
+from analysis.bounds import (
+    DetectionBound,
+    hub_detection_bound,
+    ray_detection_bound,
+    swim_detection_bound,
+    ttr_is_suspect,
+)
 from analysis.compare import ComparisonSummary, bootstrap_median_ci, compare
 from analysis.detection import time_to_detect
 from analysis.errors import AnalysisError
@@ -45,6 +51,7 @@ __all__ = [
     "fault_windows",
     "fragility_curves",
     "hub_detection_bound",
+    "ray_detection_bound",
     "identify_mechanism",
     "json_safe",
     "ok_latency_curve",

@@ -18,6 +18,7 @@ __all__ = [
     "swim_suspicion_timeout",
     "swim_detection_bound",
     "hub_detection_bound",
+    "ray_detection_bound",
     "ttr_is_suspect",
 ]
 
@@ -94,6 +95,25 @@ def hub_detection_bound(interval_s: float, failure_threshold: int, timeout_s: fl
         expected_s=(failure_threshold - 0.5) * interval_s + timeout_s,
         worst_s=failure_threshold * interval_s + timeout_s,
         params={"interval_s": interval_s, "failure_threshold": failure_threshold, "timeout_s": timeout_s},
+    )
+
+
+def ray_detection_bound(period_s: float, failure_threshold: int, timeout_s: float = 0.0) -> DetectionBound:
+    """Detection by Ray when Ray restarts the agents (``healing.restarts: engine`` on the Ray engine).
+
+    best: 0, a killed actor's worker process is seen by its raylet at once (its socket closes); expected and
+    worst: a lost Ray node (its raylet gone with the region) is declared dead by the GCS's health checks after
+    ``failure_threshold`` missed checks ``period_s`` apart (Ray's ``health_check_*`` system config), a check
+    that hangs waiting up to ``timeout_s``.
+    """
+    if period_s <= 0 or failure_threshold < 1:
+        raise AnalysisError("period_s must be > 0 and failure_threshold >= 1")
+    return DetectionBound(
+        kind="ray",
+        best_s=0.0,
+        expected_s=(failure_threshold - 0.5) * period_s,
+        worst_s=failure_threshold * period_s + timeout_s,
+        params={"period_s": period_s, "failure_threshold": failure_threshold, "timeout_s": timeout_s},
     )
 
 

@@ -25,6 +25,7 @@ from analysis import (
     fragility_curves,
     hub_detection_bound,
     json_safe,
+    ray_detection_bound,
     swim_detection_bound,
     windows_from_dicts,
 )
@@ -32,7 +33,7 @@ from analysis.faults import lifted_by_events
 from results.placement import placement_for
 from store import RunStore
 
-__all__ = ["detection_bound", "run_input", "analyse_stored_run", "summarise_comparison", "Source",
+__all__ = ["detection_bound", "ray_restarts", "run_input", "analyse_stored_run", "summarise_comparison", "Source",
            "stored_fault_windows", "is_control"]
 
 log = logging.getLogger("results")
@@ -41,8 +42,20 @@ Source = Literal["auto", "request_log", "series"]
 DEFAULT_WINDOW_S = 120.0
 
 
-def detection_bound(topology: dict[str, Any]) -> DetectionBound | None:
-    """The physical detection bound of a topology (as stored in a run's settings)."""
+def ray_restarts(engine: dict[str, Any] | None) -> bool:
+    """The run left recovery to Ray's actor restarts (settings.engine of a run on the Ray engine)."""
+    return bool(engine) and engine.get("name") == "ray" and engine.get("restarts") == "engine"
+
+
+def detection_bound(topology: dict[str, Any], engine: dict[str, Any] | None = None) -> DetectionBound | None:
+    """The physical detection bound of a topology (as stored in a run's settings); under Ray's restarts, Ray's
+    own (from the health-check config recorded with the run; none when the attached cluster's is unknown)."""
+    if ray_restarts(engine):
+        assert engine is not None
+        hc = engine.get("health_check")
+        if not hc:
+            return None
+        return ray_detection_bound(hc["period_ms"] / 1000, int(hc["failure_threshold"]), hc["timeout_ms"] / 1000)
     try:
         if topology["kind"] == "decentralized":
             m = topology["membership"]
@@ -83,8 +96,9 @@ def run_input(store: RunStore, run_id: str, *, source: Source = "auto",
         repeat=int(run.get("repeat") or 0), status=run["status"], requests=requests, series=series,
         events=events, executions=store.load_executions(run_id) if requests is not None else None,
         request_log_path=str(store.request_log_path(run_id) or "") or None,
-        detection=detection_bound(topology) if topology else None,
-        restart_delay_s=(topology.get("healing") or {}).get("restart_delay_s"),
+        detection=detection_bound(topology, settings.get("engine")) if topology else None,
+        restart_delay_s=0.0 if ray_restarts(settings.get("engine")) else  # Ray restarts at once
+        (topology.get("healing") or {}).get("restart_delay_s"),
         failover_delay_s=standby.get("failover_delay_s"), client_timeout_s=workload.get("timeout_s"),
         fault_windows=stored_fault_windows(store, run_id, events),
         placement=placement_for(topology, events, t0) if topology else None,
