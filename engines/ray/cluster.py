@@ -38,7 +38,8 @@ __all__ = ["LocalCluster", "ray_version", "check_ray_version", "check_address", 
 log = logging.getLogger("aftershock.engines.ray")
 
 START_TIMEOUT_S = 240.0  # a `ray start` on a loaded 2-core machine takes 15-20 s; give it room
-STOP_GRACE_S = 10.0
+STOP_GRACE_S = 5.0
+START_ATTEMPTS = 3
 STARTED_MARK = "Ray runtime started"
 LOOPBACK = "127.0.0.1"
 
@@ -176,11 +177,25 @@ class LocalCluster:
             await asyncio.sleep(0.2)
 
     # ---- the cluster ------------------------------------------------------------------------------
+    async def _spawn_retrying(self, key: str, args: list[str]) -> None:
+        """``ray start`` gives a raylet a fixed 30 s to register; on a loaded machine it can miss that. Again,
+        up to :data:`START_ATTEMPTS` times."""
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                await self._spawn(key, args)
+                return
+            except EngineError as exc:
+                if attempt == START_ATTEMPTS or "timed out during startup" not in str(exc):
+                    raise
+                log.warning("the %s node of the local Ray cluster missed Ray's startup timeout; again", key)
+
     async def start(self) -> None:
-        """Head first (it holds the GCS), then every region's node at once."""
+        """Head first (it holds the GCS), then the regions' nodes one after another (at once, they compete for
+        the CPU with each other and miss Ray's fixed startup timeout on a 2-core machine)."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        await self._spawn("head", self._head_args())
-        await asyncio.gather(*(self._spawn(region, self._region_args(region)) for region in self.regions))
+        await self._spawn_retrying("head", self._head_args())
+        for region in self.regions:
+            await self._spawn_retrying(region, self._region_args(region))
 
     def region_alive(self, region: str) -> bool:
         proc = self.procs.get(region)
@@ -201,7 +216,7 @@ class LocalCluster:
         """Start the region's Ray node again (a new raylet: Ray sees a new node with the region's resource)."""
         if self.region_alive(region):
             return
-        await self._spawn(region, self._region_args(region))
+        await self._spawn_retrying(region, self._region_args(region))
 
     def processes(self) -> list[psutil.Process]:
         """Every live process of this cluster: the trees of our ``ray start``s and anything naming our directory."""
@@ -216,8 +231,10 @@ class LocalCluster:
         return list(seen.values())
 
     async def stop(self) -> None:
-        """Regions first, the head last: SIGTERM (each ``ray start`` stops its processes), then SIGKILL."""
-        for keys in ([k for k in self.procs if k != "head"], ["head"]):
+        """Regions first (their actors are stopped already: SIGKILL), the head last (SIGTERM, then SIGKILL)."""
+        for region in self.regions:
+            await self.kill_region(region)
+        for keys in (["head"],):
             live = [self.procs[k] for k in keys if k in self.procs and self.procs[k].returncode is None]
             trees = [p for proc in live for p in _tree(proc.pid)]
             for proc in live:

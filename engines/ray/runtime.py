@@ -162,12 +162,16 @@ class RayRuntime:
             try:
                 nodes = await asyncio.to_thread(self.nodes)
             except Exception as exc:  # noqa: BLE001 - the GCS may be briefly busy; try again next tick
-                log.debug("ray.nodes: %s", exc)
+                log.warning("reading Ray's nodes failed (%s); trying again", exc)
                 nodes = []
             first = not self._seen
             for node in nodes:
-                node_id, region = node.get("NodeID", ""), self.region_of(node)
+                node_id = node.get("NodeID", "")
                 before = self._seen.get(node_id)
+                # A dead node's record loses its resources: its region is the one it had alive.
+                region = self.region_of(node) or (self.region_of(before) if before else None)
+                if before is not None and not node.get("Resources"):
+                    node = {**node, "Resources": before.get("Resources") or {}}
                 alive = bool(node.get("Alive"))
                 if before is None and alive and region and not first:  # a node that joined (a restore)
                     self.events.emit("ray_node_added", region=region, ray_node=node_id[:12])
@@ -193,7 +197,7 @@ class RayRuntime:
     def view(self) -> dict[str, Any]:
         """For the lab status: the cluster, its nodes by region, the options recorded with the run."""
         return {**self.options.record(), "address": self.address, "version": self.version,
-                "namespace": self.namespace,
+                "namespace": self.namespace, "temp_dir": str(self.cluster.root) if self.cluster else "",
                 "nodes": [{"ray_node": str(n.get("NodeID", ""))[:12], "region": self.region_of(n) or "",
                            "alive": bool(n.get("Alive")), "head": "node:__internal_head__" in (n.get("Resources")
                                                                                               or {})}
