@@ -3,6 +3,9 @@
 Every function takes plain hashable arguments (paths as strings, ids, a ``stamp`` that changes when a
 run changes) so ``st.cache_data`` can key on them. Missing or bad data never raises into a page: loads
 return empty frames / None plus a one-line ``problem`` the page shows.
+
+Finished runs and comparisons are read from what the runner derived when they ended (``presentation.derived``:
+the curves and the JSON summary kept in the store), so a first visit does not re-read raw request logs.
 """
 
 from __future__ import annotations
@@ -21,13 +24,14 @@ from core.errors import AftershockError
 from core.settings import Settings
 from fleet.lab import list_labs
 from presentation import curves, frames
+from presentation.derived import comparison_summary
 from reports import build_report as _build
-from results import summarise_comparison
 from scheduling import regressions_for
-from store import RunStore
+from store import ComparisonRecord, RunRecord, RunStore
 
 __all__ = [
     "LIVE_TTL_S",
+    "OVERVIEW_MAX_COMPARISONS",
     "open_store",
     "load_comparisons",
     "load_runs",
@@ -41,13 +45,19 @@ __all__ = [
     "load_run_detail",
     "load_journal",
     "load_labs",
+    "lab_of",
     "load_trends",
+    "load_overview",
+    "load_regressions",
+    "build_report",
 ]
 
 log = logging.getLogger("aftershock.dashboards")
 
 #: Seconds a live load (running runs, lab status) may be stale.
 LIVE_TTL_S = 2.0
+#: The Overview reads at most this many comparisons (newest first) to fill its matrix.
+OVERVIEW_MAX_COMPARISONS = 40
 _RUN_COLS = ["run_id", "comparison_id", "experiment", "topology", "repeat", "status", "started_at", "ended_at",
              "injected_at", "duration_s"]
 _CMP_COLS = ["comparison_id", "experiment", "kind", "title", "created_at", "runs", "topologies"]
@@ -86,7 +96,7 @@ def load_runs(store_dir: str, status: str | None = None) -> tuple[pd.DataFrame, 
         return pd.DataFrame(columns=_RUN_COLS), str(exc)
 
 
-def _record(store_dir: str, getter: str, item_id: str) -> tuple[dict[str, Any] | None, str | None]:
+def _record(store_dir: str, getter: str, item_id: str) -> tuple[Any, str | None]:
     """One comparison or run record, or the reason there is none (never raises into a page)."""
     try:
         with open_store(store_dir) as store:
@@ -98,35 +108,36 @@ def _record(store_dir: str, getter: str, item_id: str) -> tuple[dict[str, Any] |
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
-def load_comparison(store_dir: str, comparison_id: str) -> tuple[dict[str, Any] | None, str | None]:
+def load_comparison(store_dir: str, comparison_id: str) -> tuple[ComparisonRecord | None, str | None]:
     return _record(store_dir, "get_comparison", comparison_id)
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
-def load_run(store_dir: str, run_id: str) -> tuple[dict[str, Any] | None, str | None]:
+def load_run(store_dir: str, run_id: str) -> tuple[RunRecord | None, str | None]:
     return _record(store_dir, "get_run", run_id)
 
 
-def run_stamp(run: dict[str, Any]) -> str:
+def run_stamp(run: RunRecord) -> str:
     """Changes whenever the run may have changed: a finished run's loads are cached for good,
     a running run's for about :data:`LIVE_TTL_S`."""
-    live = f":{int(time.time() / LIVE_TTL_S)}" if run.get("status") == "running" else ""
-    return f"{run.get('status')}:{run.get('ended_at')}:{run.get('injected_at')}{live}"
+    live = f":{int(time.time() / LIVE_TTL_S)}" if run.status == "running" else ""
+    return f"{run.status}:{run.ended_at}:{run.injected_at}{live}"
 
 
-def comparison_stamp(comparison: dict[str, Any]) -> str:
-    return "|".join(f"{r['run_id']}={run_stamp(r)}" for r in comparison.get("runs") or [])
+def comparison_stamp(comparison: ComparisonRecord) -> str:
+    return "|".join(f"{r.run_id}={run_stamp(r)}" for r in comparison.runs)
 
 
-@st.cache_data(max_entries=32, show_spinner="Analysing the comparison...")
+@st.cache_data(max_entries=64, show_spinner="Analysing the comparison...")
 def load_summary(store_dir: str, comparison_id: str, stamp: str) -> tuple[dict[str, Any] | None, str | None]:
-    """The JSON summary of docs/results.md (medians, intervals, verdicts), as the CLI and reports compute it."""
+    """The JSON summary of docs/results.md (medians, intervals, verdicts): kept by the runner when the comparison
+    ended, else computed as the CLI and reports compute it."""
     del stamp  # part of the cache key only
     try:
         with open_store(store_dir) as store:
             if store is None:
                 return None, "no run store yet"
-            return summarise_comparison(store, comparison_id), None
+            return comparison_summary(store, comparison_id), None
     except (AftershockError, ValueError, OSError) as exc:
         log.warning("summary of %s failed: %s", comparison_id, exc)
         return None, f"cannot analyse comparison {comparison_id}: {exc}"
@@ -134,18 +145,21 @@ def load_summary(store_dir: str, comparison_id: str, stamp: str) -> tuple[dict[s
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def load_run_curves(store_dir: str, run_id: str, stamp: str, dt: float = 1.0) -> dict[str, Any]:
-    """``availability`` and ``latency`` frames of one run (t relative to injection), ``source``, ``problem``."""
+    """``availability``, ``latency`` and ``agents`` frames of one run (t relative to injection), ``source``,
+    ``problem``."""
     del stamp
     empty = curves.empty_curves()
-    out: dict[str, Any] = {"availability": empty.availability, "latency": empty.latency, "source": None,
-                           "problem": None}
+    out: dict[str, Any] = {"availability": empty.availability, "latency": empty.latency,
+                           "agents": frames.agents_by_region(None, 0.0), "source": None, "problem": None}
     try:
         with open_store(store_dir) as store:
             if store is None:
                 out["problem"] = "no run store yet"
                 return out
-            got = curves.run_curves(store, store.get_run(run_id), dt)
-            out["availability"], out["latency"], out["source"] = got.availability, got.latency, got.source
+            got = curves.run_curves(store, store.get_run(run_id), dt, agents=True)
+            out.update(availability=got.availability, latency=got.latency, source=got.source)
+            if got.agents is not None:
+                out["agents"] = got.agents
     except (AftershockError, ValueError, OSError) as exc:
         out["problem"] = f"cannot load the curves of run {run_id}: {exc}"
     return out
@@ -153,14 +167,14 @@ def load_run_curves(store_dir: str, run_id: str, stamp: str, dt: float = 1.0) ->
 
 @st.cache_data(max_entries=16, show_spinner="Loading the runs...")
 def load_comparison_curves(store_dir: str, comparison_id: str, stamp: str, dt: float = 1.0) -> dict[str, Any]:
-    """Every run's curves with ``topology`` and ``run_id`` columns, ready to overlay; ``problems`` per run."""
+    """Every run's curves with ``topology``, ``run_id`` and ``control`` columns, ready to overlay; ``problems``."""
     del stamp
     problems: list[str] = []
     got = curves.empty_curves(keyed=True)
     try:
         with open_store(store_dir) as store:
             if store is not None:
-                got = curves.comparison_curves(store, store.get_comparison(comparison_id)["runs"], dt)
+                got = curves.comparison_curves(store, store.get_comparison(comparison_id).runs, dt)
     except AftershockError as exc:
         problems.append(str(exc))
     return {"availability": got.availability, "latency": got.latency, "problems": [*got.problems, *problems]}
@@ -168,20 +182,20 @@ def load_comparison_curves(store_dir: str, comparison_id: str, stamp: str, dt: f
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def load_run_detail(store_dir: str, run_id: str, stamp: str) -> dict[str, Any]:
-    """Timeline, events and agents-per-region of one run, times relative to injection."""
+    """Timeline, events and (for a run still going) its fault windows so far, times relative to injection."""
     del stamp
     out: dict[str, Any] = {"timeline": frames.timeline_frame([], 0.0), "events": frames.events_frame(None, 0.0),
-                           "agents": frames.agents_by_region(None, 0.0), "problem": None}
+                           "windows": frames.timeline_fault_windows([], 0.0, 0.0), "problem": None}
     try:
         with open_store(store_dir) as store:
             if store is None:
                 out["problem"] = "no run store yet"
                 return out
             run = store.get_run(run_id)
-            t0 = curves.injection_time(run)
-            out["timeline"] = frames.timeline_frame(store.load_timeline(run_id), t0)
-            out["events"] = frames.events_frame(store.load_events(run_id), t0)
-            out["agents"] = frames.agents_by_region(store.load_series(run_id, ["aftershock_agents_alive"]), t0)
+            timeline = store.load_timeline(run_id)
+            out["timeline"] = frames.timeline_frame(timeline, run.t0)
+            out["events"] = frames.events_frame(store.load_events(run_id), run.t0)
+            out["windows"] = frames.timeline_fault_windows(timeline, run.t0, time.time(), run.topology, run_id)
     except (AftershockError, ValueError, OSError) as exc:
         out["problem"] = f"cannot load run {run_id}: {exc}"
     return out
@@ -207,6 +221,11 @@ def load_labs(home: str) -> list[dict[str, Any]]:
         return []
 
 
+def lab_of(run: RunRecord, labs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The running lab a run acts on (``RunRecord.lab``, written by the runner and the recording control)."""
+    return next((lab for lab in labs if run.lab and lab.get("name") == run.lab), None)
+
+
 def build_report(store_dir: str, home: str, item_id: str, fmt: str) -> tuple[bytes | None, str | None]:
     """A report of a run or comparison (``reports.build_report``), or why it cannot be built."""
     try:
@@ -224,14 +243,30 @@ def load_regressions(home: str) -> pd.DataFrame:
     return regressions_for(home)
 
 
+def _finished(store_dir: str, comparison_id: str) -> tuple[ComparisonRecord | None, dict[str, Any] | None]:
+    comp, _ = load_comparison(store_dir, comparison_id)
+    if comp is None or not comp.runs or any(r.status == "running" for r in comp.runs):
+        return comp, None
+    summary, _ = load_summary(store_dir, comparison_id, comparison_stamp(comp))
+    return comp, summary
+
+
 def load_trends(store_dir: str, comparisons: pd.DataFrame) -> pd.DataFrame:
     """Median resilience and TTR per comparison and topology (each comparison's summary is cached)."""
     rows: list[dict[str, Any]] = []
     for cid in comparisons["comparison_id"]:
-        comp, _ = load_comparison(store_dir, cid)
-        if not comp or not comp["runs"] or any(r["status"] == "running" for r in comp["runs"]):
-            continue
-        summary, _ = load_summary(store_dir, cid, comparison_stamp(comp))
-        rows.extend(frames.trend_rows(comp, summary))
+        comp, summary = _finished(store_dir, cid)
+        if summary is not None and comp is not None:
+            rows.extend(frames.trend_rows(comp, summary))
     cols = ["comparison_id", "experiment", "created_at", "topology", "resilience", "ttr_s", "ttr_censored"]
     return pd.DataFrame(rows, columns=cols)
+
+
+def load_overview(store_dir: str, comparisons: pd.DataFrame) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+    """(comparison row, its summary or None while a run is going) for the newest comparisons."""
+    out = []
+    for row in comparisons.head(OVERVIEW_MAX_COMPARISONS).to_dict("records"):
+        comp, summary = _finished(store_dir, str(row["comparison_id"]))
+        running = comp is not None and any(r.status == "running" for r in comp.runs)
+        out.append(({**row, "running": running}, summary))
+    return out

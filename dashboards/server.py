@@ -62,9 +62,10 @@ def read_token(token_file: Path | None, environ: Mapping[str, str]) -> str | Non
 
 
 def streamlit_argv(host: str, port: int, python: str = sys.executable) -> list[str]:
-    """``python -m streamlit run app.py`` bound to ``host:port``, headless, no usage statistics."""
+    """``python -m streamlit run app.py`` bound to ``host:port``, headless, no usage statistics, no Deploy button
+    (the theme is in .streamlit/config.toml beside app.py, the server's working directory)."""
     return [python, "-m", "streamlit", "run", str(APP), "--server.address", host, "--server.port", str(port),
-            "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+            "--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]
 
 
 def guarded_argv(argv: list[str], parent_pid: int) -> list[str]:

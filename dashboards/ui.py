@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import plotly.graph_objects as go
 import streamlit as st
 
 from dashboards import data
 from dashboards.auth import chaos_access
 from dashboards.config import DashboardConfig
+from reports.text import md_escape
 
-__all__ = ["query_param", "plot", "chaos_gate", "export_section", "TOKEN_KEY", "REPORT_FORMATS"]
+__all__ = ["query_param", "query_list", "set_query_list", "page_url", "plot", "chaos_gate", "export_section",
+           "answer_box", "escape_markdown", "TOKEN_KEY", "REPORT_FORMATS"]
 
 # format -> (file extension, MIME type) of `aftershock report` (docs/reports.md)
 REPORT_FORMATS = {"html": ("html", "text/html"), "pdf": ("pdf", "application/pdf"),
@@ -30,8 +34,47 @@ def query_param(name: str) -> str | None:
     return value or None  # echoing a 10,000-character one stays readable
 
 
+def query_list(name: str, allowed: list[str]) -> list[str]:
+    """A comma-separated query value as a list, keeping only ``allowed`` values (a filter kept in the URL)."""
+    raw = st.query_params.get(name)
+    values = [v.strip() for v in raw.split(",")] if isinstance(raw, str) else []
+    return [v for v in dict.fromkeys(values) if v in allowed]
+
+
+def set_query_list(name: str, values: list[str]) -> None:
+    """Write a filter back to the URL (removed when empty), so a reload or a shared link keeps it."""
+    if values:
+        if st.query_params.get(name) != ",".join(values):
+            st.query_params[name] = ",".join(values)
+    elif name in st.query_params:
+        del st.query_params[name]
+
+
+def page_url(path: str, **params: str) -> str:
+    """A link to another page of the dashboard with its query string (values URL-encoded)."""
+    query = urlencode({k: v for k, v in params.items() if v})
+    return f"/{path}?{query}" if query else f"/{path}"
+
+
 def plot(fig: go.Figure, key: str) -> None:
     st.plotly_chart(fig, width="stretch", key=key, config={"displaylogo": False})
+
+
+def answer_box(lead: str, sentence: str, confidence: str, *, decided: bool = False) -> None:
+    """The answer first: what the comparison found (bold lead, the sentence with its numbers), how sure."""
+    with st.container(border=True, key="answer_box"):
+        if lead:
+            st.markdown(f"#### {escape_markdown(lead)}")
+        if sentence:
+            st.markdown(escape_markdown(sentence))
+        if confidence:
+            icon = ":material/verified:" if decided else ":material/info:"
+            st.caption(f"{icon} {escape_markdown(confidence)}")
+
+
+def escape_markdown(text: str) -> str:
+    """User strings (topology, experiment, node names) shown as text in Streamlit markdown."""
+    return md_escape(text)
 
 
 def chaos_gate(config: DashboardConfig, what: str) -> bool:

@@ -19,7 +19,8 @@ from analysis import (
     fragility_curves,
     ok_latency_curve,
 )
-from presentation.text import HEADLINE, MECHANISM_WORDS, fmt_interval, metric, recovery_words
+from analysis import fault_windows as analysis_fault_windows
+from presentation.text import HEADLINE, MECHANISM_WORDS, fmt_interval, fmt_seconds, metric, recovery_words
 
 __all__ = [
     "CURVE_COLUMNS",
@@ -36,6 +37,11 @@ __all__ = [
     "recovery_rows",
     "ledger_rows",
     "fault_windows",
+    "FAULT_WINDOW_COLUMNS",
+    "timeline_fault_windows",
+    "markers_frame",
+    "bounds_rows",
+    "filter_events",
     "fragility_points",
     "fragility_shapes",
     "hypothesis_table",
@@ -43,6 +49,7 @@ __all__ = [
 ]
 
 CURVE_COLUMNS = ("t", "availability", "ok_per_s", "failed_per_s", "total")
+FAULT_WINDOW_COLUMNS = ["run_id", "topology", "start", "end", "recovered", "recovery", "what"]
 SUMMARY_METRICS = tuple((key, metric(key).label) for key in HEADLINE if key != "sessions_lost")
 
 
@@ -245,15 +252,87 @@ def fault_windows(summary: Mapping[str, Any] | None) -> pd.DataFrame:
         m = r.get("metrics") or {}
         t0 = float(r.get("injected_at") or 0.0)
         window = float((r.get("params") or {}).get("window_s") or 120.0)
-        spans = [(float(w["start"]) - t0, (float(w["end"]) - t0) if w.get("end") is not None else window)
+        spans = [(float(w["start"]) - t0, (float(w["end"]) - t0) if w.get("end") is not None else window,
+                  str(w.get("what") or ""))
                  for w in r.get("fault_windows") or []]
         if not spans:
             back = m.get("returned_s") if m.get("returned_s") is not None else m.get("ttr_s")
-            spans = [(0.0, float(back) if back is not None else window)]
-        for start, end in spans:
+            spans = [(0.0, float(back) if back is not None else window, "")]
+        for start, end, what in spans:
             rows.append({"run_id": r.get("run_id"), "topology": r.get("topology"), "start": start, "end": end,
-                         "recovered": bool(m.get("recovered")), "recovery": m.get("recovery")})
-    return pd.DataFrame(rows, columns=["run_id", "topology", "start", "end", "recovered", "recovery"])
+                         "recovered": bool(m.get("recovered")), "recovery": m.get("recovery"), "what": what})
+    return pd.DataFrame(rows, columns=FAULT_WINDOW_COLUMNS)
+
+
+def timeline_fault_windows(activities: Iterable[Mapping[str, Any]], t0: float, now: float,
+                           topology: str = "", run_id: str = "") -> pd.DataFrame:
+    """The fault windows of a run still going, from its recorded timeline (``analysis.fault_windows``); a
+    fault not lifted yet is shaded up to ``now``. Times relative to ``t0``."""
+    rows = []
+    for w in analysis_fault_windows(list(activities or [])):
+        end = w.end if w.end is not None else now
+        rows.append({"run_id": run_id, "topology": topology, "start": float(w.start) - t0, "end": float(end) - t0,
+                     "recovered": False, "recovery": None, "what": str(getattr(w, "what", "") or "")})
+    return pd.DataFrame(rows, columns=FAULT_WINDOW_COLUMNS)
+
+
+def markers_frame(summary: Mapping[str, Any] | None) -> pd.DataFrame:
+    """Per analysed fault run, when the deployment detected the fault (TTD) and when availability was back at
+    its baseline, relative to the injection: the markers drawn on each topology's curve."""
+    rows = []
+    for r in (summary or {}).get("results") or []:
+        if r.get("control"):
+            continue
+        m = r.get("metrics") or {}
+        keys = {"run_id": r.get("run_id"), "topology": r.get("topology")}
+        if m.get("ttd_s") is not None:
+            rows.append({**keys, "kind": "detected", "t": float(m["ttd_s"])})
+        back = m.get("returned_s") if m.get("returned_s") is not None else m.get("ttr_s")
+        if back is not None and m.get("recovery") not in ("no_impact", "no_data"):
+            rows.append({**keys, "kind": "recovered", "t": float(back)})
+    return pd.DataFrame(rows, columns=["run_id", "topology", "kind", "t"])
+
+
+def bounds_rows(summary: Mapping[str, Any] | None) -> pd.DataFrame:
+    """Per analysed fault run, each measurement beside the physical bound it cannot beat: detection against
+    the protocol's bound (SWIM or health checks), recovery against the bound of the mechanism it came from."""
+    rows = []
+    for r in (summary or {}).get("results") or []:
+        if r.get("control"):
+            continue
+        m, b = r.get("metrics") or {}, r.get("bounds") or {}
+        det, mech = b.get("detection") or {}, b.get("mechanism") or {}
+        rows.append({
+            "run": r.get("run_id"), "topology": r.get("topology"),
+            "TTD measured": fmt_seconds(m.get("ttd_s")),
+            "detection bound (best / expected / worst)": "-" if not det else " / ".join(
+                fmt_seconds(det.get(k)) for k in ("best_s", "expected_s", "worst_s")) + f" ({det.get('kind')})",
+            "recovered by": MECHANISM_WORDS.get(mech.get("kind"), "-"),
+            "recovery measured": fmt_seconds(mech.get("measured_s")),
+            "its bound": fmt_seconds(mech.get("bound_s")),
+            "within bound": "-" if mech.get("violated") is None else "NO: beats physics, check" if
+            mech.get("violated") else "yes",
+        })
+    return pd.DataFrame(rows, columns=["run", "topology", "TTD measured", "detection bound (best / expected / worst)",
+                                       "recovered by", "recovery measured", "its bound", "within bound"])
+
+
+def filter_events(events: pd.DataFrame, text: str = "", kinds: Iterable[str] = ()) -> pd.DataFrame:
+    """The event log rows whose kind is in ``kinds`` (all when empty) and whose text matches ``text``
+    (case-insensitive, in any column; plain text, not a pattern)."""
+    if events is None or events.empty:
+        return events
+    out = events
+    kinds = [str(k) for k in kinds]
+    if kinds:
+        out = out[out["kind"].astype(str).isin(kinds)]
+    needle = (text or "").strip().lower()
+    if needle:
+        hay = pd.Series("", index=out.index, dtype=object)
+        for col in (c for c in out.columns if c != "t"):
+            hay = hay + " " + out[col].astype(object).where(out[col].notna(), "").astype(str).str.lower()
+        out = out[hay.str.contains(needle, regex=False).astype(bool)]
+    return out.reset_index(drop=True)
 
 
 def fragility_points(summary: Mapping[str, Any] | None) -> pd.DataFrame:

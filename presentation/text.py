@@ -7,12 +7,15 @@ upper end was censored reads the same everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
+
 __all__ = ["MetricText", "METRICS", "HEADLINE", "metric", "fmt_value", "fmt_interval", "CENSORED_HIGH",
-           "NOT_RECOVERED", "fmt_seconds", "RECOVERY_WORDS", "recovery_words", "MECHANISM_WORDS"]
+           "NOT_RECOVERED", "fmt_seconds", "RECOVERY_WORDS", "recovery_words", "MECHANISM_WORDS", "local_datetimes"]
 
 #: The upper end of an interval that some runs did not reach within the analysis window.
 CENSORED_HIGH = "> window"
@@ -103,3 +106,10 @@ def fmt_interval(m: Mapping[str, Any] | None, digits: int = 1) -> str:
 def recovery_words(kind: str | None) -> str:
     """A recovery class in words ("self-healed", "recovered after the lift", ...); '-' when unknown."""
     return RECOVERY_WORDS.get(kind or "", "-")
+
+
+def local_datetimes(unix_s: Iterable[float] | pd.Series) -> pd.Series:
+    """Unix seconds as naive datetimes in this machine's time zone (every date the dashboard shows reads alike)."""
+    tz = dt.datetime.now().astimezone().tzinfo
+    values = pd.Series(list(unix_s) if not isinstance(unix_s, pd.Series) else unix_s, dtype="float64")
+    return pd.to_datetime(values, unit="s", utc=True).dt.tz_convert(tz).dt.tz_localize(None)

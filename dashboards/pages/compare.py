@@ -1,4 +1,4 @@
-"""Compare (home): how each topology bent and came back under one experiment."""
+"""Compare: what one comparison found, first as a sentence, then the curves, the table and the verdicts."""
 
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ import streamlit as st
 
 from dashboards import data
 from dashboards.config import DashboardConfig
-from dashboards.ui import export_section, plot, query_param
+from dashboards.ui import answer_box, escape_markdown, export_section, page_url, plot, query_param
 from presentation import figures, frames
-from presentation.text import recovery_words
-from reports.text import md_escape
+from presentation.answer import answer
 
 __all__ = ["render", "EMPTY_MESSAGE"]
 
 EMPTY_MESSAGE = "No comparisons yet: run `aftershock run node-loss` in a terminal, or use the Launch page."
+_THROUGHPUT = {"ok_per_s": "ok/s", "failed_per_s": "failed/s"}
+_LATENCY = {"p50": "p50", "p99": "p99"}
 
 
 def _label(row: pd.Series) -> str:
@@ -39,7 +40,44 @@ def _pick(comparisons: pd.DataFrame) -> str | None:
     ids = list(subset["comparison_id"])
     labels = {cid: _label(row) for cid, (_, row) in zip(ids, subset.iterrows(), strict=True)}
     index = ids.index(wanted) if wanted in ids else 0
-    return cols[1].selectbox("Comparison", ids, index=index, format_func=labels.get)
+    chosen = cols[1].selectbox("Comparison", ids, index=index, format_func=labels.get)
+    if chosen and query_param("comparison") != chosen:
+        st.query_params["comparison"] = chosen  # the URL names what is shown: reload and share keep it
+    return chosen
+
+
+def _verdicts(summary: dict) -> None:
+    table = frames.verdicts_table(summary)
+    if table.empty:
+        return
+    deciding = table[table["decides"]].drop(columns=["decides"])
+    rest = table[~table["decides"]].drop(columns=["decides"])
+    st.subheader("Verdicts")
+    if deciding.empty:
+        st.caption("No verdict decides anything yet: every pair of intervals overlaps, or there are too few "
+                   "repeats.")
+    else:
+        st.dataframe(deciding, hide_index=True, width="stretch", key="verdicts_deciding")
+    if not rest.empty:
+        with st.expander(f"{len(rest)} verdict(s) without a clear difference"):
+            st.dataframe(rest, hide_index=True, width="stretch")
+
+
+def _details(summary: dict) -> None:
+    bounds = frames.bounds_rows(summary)
+    if not bounds.empty:
+        st.subheader("Measurements beside their physical bounds")
+        st.caption("A detection cannot beat its protocol's bound, a restart cannot beat detection plus the restart "
+                   "delay; a measurement below its bound points at the measurement, not at the deployment.")
+        st.dataframe(bounds, hide_index=True, width="stretch", key="bounds_table")
+    recovery = frames.recovery_rows(summary)
+    if not recovery.empty:
+        with st.expander("How each run recovered"):
+            st.dataframe(recovery, hide_index=True, width="stretch")
+    ledger = frames.ledger_rows(summary)
+    if not ledger.empty:
+        with st.expander("Task ledger (every task: ok, failed, indeterminate, duplicated)"):
+            st.dataframe(ledger, hide_index=True, width="stretch")
 
 
 def render(config: DashboardConfig) -> None:
@@ -56,29 +94,33 @@ def render(config: DashboardConfig) -> None:
     if comparison is None:
         st.warning(problem or f"comparison {cid} is gone")
         return
-    st.caption(f"Experiment **{comparison['experiment']}** · kind {comparison['kind']} · "
-               f"{len(comparison['runs'])} runs · id `{cid}`")
-    if not comparison["runs"]:
+    st.caption(f"Experiment **{escape_markdown(comparison.experiment)}** · {comparison.kind} · "
+               f"{len(comparison.runs)} runs · id `{cid}`")
+    if not comparison.runs:
         st.info("This comparison has no runs yet; they appear here as the runner records them.")
         return
-    if any(r["status"] == "running" for r in comparison["runs"]):
+    if any(r.status == "running" for r in comparison.runs):
         st.info("Some runs of this comparison are still running: watch them on the Live page.")
     stamp = data.comparison_stamp(comparison)
     summary, s_problem = data.load_summary(config.store_dir, cid, stamp)
     curves = data.load_comparison_curves(config.store_dir, cid, stamp)
+
+    found = answer(summary)
+    answer_box(found.lead, found.sentence, found.confidence, decided=found.decided)
     for p in curves["problems"]:
         st.warning(p)
-
-    plot(figures.availability_figure(curves["availability"], frames.fault_windows(summary)), "cmp_availability")
+    windows = frames.fault_windows(summary)
+    plot(figures.availability_figure(curves["availability"], windows, frames.markers_frame(summary)),
+         "cmp_availability")
     left, right = st.columns(2)
     with left:
-        plot(figures.metric_figure(curves["latency"], ["p50", "p99"], title="Latency of successes",
-                                   yaxis="seconds"), "cmp_latency")
+        plot(figures.metric_figure(curves["latency"], _LATENCY, title="Latency of successful requests",
+                                   yaxis="seconds", windows=windows), "cmp_latency")
     with right:
-        plot(figures.metric_figure(curves["availability"], ["ok_per_s", "failed_per_s"], title="Throughput",
-                                   yaxis="requests / s"), "cmp_throughput")
+        plot(figures.metric_figure(curves["availability"], _THROUGHPUT, title="Throughput", yaxis="requests / s",
+                                   windows=windows), "cmp_throughput")
 
-    st.subheader("Summary: medians with 95% intervals")
+    st.subheader("Summary: medians with 95 % intervals")
     if summary is None:
         st.warning(s_problem or "no summary")
         return
@@ -86,34 +128,25 @@ def render(config: DashboardConfig) -> None:
     if table.empty:
         st.info("No run of this comparison could be analysed yet (see below).")
     else:
-        st.dataframe(table, hide_index=True, key="summary_table")
-    for topo, body in sorted((summary.get("summary") or {}).items()):
-        recovery = body.get("recovery") or {}
-        single = body.get("single_run") or {}
-        for stmt in single.get("statements") or []:
-            st.markdown(f"**{md_escape(topo)}** ({single.get('label')}): {md_escape(stmt.get('text'))}")
-        if not single and recovery.get("text"):
-            st.markdown(f"**{md_escape(topo)}**: {recovery_words(recovery.get('kind'))}: "
-                        f"{md_escape(recovery['text'])}")
-    verdicts = frames.verdicts_table(summary)
-    if not verdicts.empty:
-        st.subheader("Verdicts")
-        st.dataframe(verdicts, hide_index=True)
+        st.dataframe(table, hide_index=True, width="stretch", key="summary_table")
+    _verdicts(summary)
+    _details(summary)
     for note in summary.get("notes") or []:
-        st.caption(note)
+        st.caption(escape_markdown(note))
     for skipped in summary.get("not_analysed") or []:
-        st.caption(f"Not analysed: {skipped['run_id']} ({skipped['topology']}, {skipped['status']}): "
-                   f"{skipped['error']}")
-    if comparison["kind"] == "sweep":
+        st.caption(escape_markdown(f"Not analysed: {skipped['run_id']} ({skipped['topology']}, {skipped['status']}): "
+                                   f"{skipped['error']}"))
+    if comparison.kind == "sweep":
         points = frames.fragility_points(summary)
         shapes = frames.fragility_shapes(points)
         st.subheader("Fragility")
         plot(figures.fragility_figure(points, shapes), "cmp_fragility")
         if shapes is not None:
             st.dataframe(shapes, hide_index=True)
-    runs = pd.DataFrame([{"run": f"/run?run={r['run_id']}", "topology": r["topology"], "repeat": r["repeat"],
-                          "status": r["status"]} for r in comparison["runs"]])
+    runs = pd.DataFrame([{"run": page_url("run", run=r.run_id), "topology": r.topology, "repeat": r.repeat,
+                          "status": r.status, "control": bool((r.settings or {}).get("control"))}
+                         for r in comparison.runs])
     st.subheader("Runs")
     st.dataframe(runs, hide_index=True, column_config={
         "run": st.column_config.LinkColumn("run", display_text=r"/run\?run=(.*)")})
-    export_section(config, comparison["comparison_id"])
+    export_section(config, comparison.comparison_id)

@@ -8,7 +8,7 @@ from core.errors import AftershockError
 from dashboards import launcher
 from dashboards.config import DashboardConfig
 from dashboards.stop import session_actor
-from dashboards.ui import chaos_gate
+from dashboards.ui import chaos_gate, page_url
 
 __all__ = ["render", "NO_EXPERIMENTS"]
 
@@ -25,7 +25,7 @@ def _launches(config: DashboardConfig) -> None:
             "finished" if item["comparison_id"] else f"ended (exit code {item['returncode']})")
         st.markdown(f"**{item['experiment']}** on {', '.join(item['topologies'])} x{item['repeat']}: {state}")
         if item["comparison_id"]:
-            st.markdown(f"[Open comparison](/?comparison={item['comparison_id']})")
+            st.markdown(f"[Open comparison]({page_url('compare', comparison=item['comparison_id'])})")
         if item["log"]:
             st.code(item["log"], language=None)
 

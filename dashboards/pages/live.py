@@ -1,4 +1,4 @@
-"""Live: running experiments refreshed in place, with their lab drawn by health."""
+"""Live: each running run's availability so far, its fault markers and its lab's map, updating in place."""
 
 from __future__ import annotations
 
@@ -6,18 +6,42 @@ import streamlit as st
 
 from dashboards import data
 from dashboards.config import DashboardConfig
-from dashboards.ui import plot
+from dashboards.ui import escape_markdown, page_url, plot
 from presentation import figures, frames
+from presentation.labmap import lab_caption
 
-__all__ = ["render", "EMPTY_MESSAGE"]
+__all__ = ["render", "EMPTY_MESSAGE", "NO_LAB"]
 
 EMPTY_MESSAGE = ("No experiment is running. Start one on the Launch page or with `aftershock run node-loss`; "
                  "it shows up here while it runs.")
+NO_LAB = "Its lab is not running (starting, or already torn down)."
 
 
-def _lab_of(run: dict, labs: list[dict]) -> dict | None:
-    name = ((run.get("settings") or {}).get("lab")) or ""
-    return next((lab for lab in labs if lab.get("name") == name), None)
+def _one(config: DashboardConfig, run_id: str, labs: list[dict], i: int) -> None:
+    run, _ = data.load_run(config.store_dir, run_id)
+    if run is None:
+        return
+    with st.container(border=True, key=f"live_run_{i}"):
+        st.subheader(f"{escape_markdown(run.experiment)} on {escape_markdown(run.topology)} (repeat {run.repeat})")
+        phase = "fault injected" if run.injected_at is not None else "warming up (no fault yet)"
+        st.caption(f"{phase} · lab `{escape_markdown(run.lab or '-')}` · [run detail]"
+                   f"({page_url('run', run=run.run_id)}) · id `{run.run_id}`")
+        stamp = data.run_stamp(run)
+        curves = data.load_run_curves(config.store_dir, run.run_id, stamp)
+        detail = data.load_run_detail(config.store_dir, run.run_id, stamp)
+        left, right = st.columns([3, 2])
+        with left:
+            keyed = curves["availability"].assign(topology=run.topology, run_id=run.run_id)
+            plot(figures.availability_figure(keyed, detail["windows"], title="Availability so far (client counters)"),
+                 f"live_avail_{i}")
+        with right:
+            lab = data.lab_of(run, labs)
+            if lab is None:
+                st.info(NO_LAB)
+            else:
+                st.caption(escape_markdown(lab_caption(lab)))
+                plot(figures.lab_figure(frames.nodes_frame(lab), frames.links_frame(lab),
+                                        title=f"Lab {lab.get('name')}"), f"live_lab_{i}")
 
 
 def _live(config: DashboardConfig) -> None:
@@ -32,27 +56,11 @@ def _live(config: DashboardConfig) -> None:
         st.info(EMPTY_MESSAGE)
         return
     for i, row in enumerate(running.itertuples(index=False)):
-        run, _ = data.load_run(config.store_dir, row.run_id)
-        if run is None:
-            continue
-        st.subheader(f"{run['experiment']} on {run['topology']} (repeat {run['repeat']})")
-        st.caption(f"run `{run['run_id']}` · injected: {'yes' if run.get('injected_at') else 'not yet'}")
-        curves = data.load_run_curves(config.store_dir, run["run_id"], data.run_stamp(run))
-        left, right = st.columns(2)
-        with left:
-            plot(figures.availability_figure(curves["availability"].assign(topology=run["topology"],
-                                                                           run_id=run["run_id"]),
-                                             title="Availability so far (client counters)"), f"live_avail_{i}")
-        with right:
-            lab = _lab_of(run, labs)
-            if lab is None:
-                st.info("Its lab is not running (starting, or already torn down).")
-            else:
-                plot(figures.lab_figure(frames.nodes_frame(lab), frames.links_frame(lab)), f"live_lab_{i}")
+        _one(config, str(row.run_id), labs, i)
 
 
 def render(config: DashboardConfig) -> None:
-    st.title("Live")
+    st.title("Live runs")
 
     @st.fragment(run_every=config.live_refresh_s)
     def live() -> None:

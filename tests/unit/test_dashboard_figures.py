@@ -55,10 +55,12 @@ def test_availability_figure_overlays_runs_shades_faults_and_downsamples() -> No
     data = curves(200_000)
     windows = pd.DataFrame({"topology": ["centralized"], "start": [0.0], "end": [12.0]})
     fig = figures.availability_figure(data, windows)
-    assert len(fig.data) == 2
-    assert all(len(tr.x) <= 2000 for tr in fig.data)
-    assert min(np.min(tr.y) for tr in fig.data) == pytest.approx(0.2)  # the dip survives downsampling
+    runs = [tr for tr in fig.data if tr.name in ("centralized", "decentralized")]
+    assert len(runs) == 2 and all(tr.line.shape == "hv" for tr in runs)  # steps: a bin is an interval
+    assert all(len(tr.x) <= 2000 for tr in runs)
+    assert min(np.min(tr.y) for tr in runs) == pytest.approx(0.2)  # the dip survives downsampling
     assert any(s.type == "rect" for s in fig.layout.shapes)
+    assert any(str(tr.name).startswith("fault active") for tr in fig.data)  # the shading is named in the legend
     full = figures.availability_figure(data, windows, max_points=None)
     assert len(full.to_json()) > 5 * len(fig.to_json())
 
@@ -79,12 +81,16 @@ def test_metric_figure_and_empty_states() -> None:
         assert fig.layout.annotations and not fig.data
 
 
-def test_run_timeline_annotates_every_activity() -> None:
+def test_run_timeline_puts_every_activity_in_its_own_lane() -> None:
     acts = frames.timeline_frame([{"name": "kill <b>n1</b>", "type": "action", "start": 105.0, "end": 105.1},
-                                  {"name": "probe", "type": "probe", "start": 90.0, "end": None}], t0=100.0)
+                                  {"name": "probe", "type": "probe", "start": 90.0, "end": None},
+                                  {"name": "heal", "type": "rollback", "start": 105.1, "end": 105.2}], t0=100.0)
     fig = figures.run_timeline_figure(curves(40).query("run_id == 'r-0'"), acts)
-    texts = [a.text for a in fig.layout.annotations]
-    assert "action: kill &lt;b&gt;n1&lt;/b&gt;" in texts and "probe: probe" in texts
+    lanes = [y for tr in fig.data if tr.type == "bar" for y in tr.y]
+    assert sorted(lanes) == sorted(["action · kill &lt;b&gt;n1&lt;/b&gt;", "probe · probe", "rollback · heal"])
+    assert not fig.layout.annotations  # names on the lane axis, never as overprinting annotations
+    bars = {y: (b, x) for tr in fig.data if tr.type == "bar" for y, b, x in zip(tr.y, tr.base, tr.x, strict=True)}
+    assert bars["probe · probe"][0] == pytest.approx(-10.0) and bars["probe · probe"][1] >= 0.25  # still visible
 
 
 def test_agents_heatmap_sums_nodes_per_region_without_hubs() -> None:
@@ -95,8 +101,9 @@ def test_agents_heatmap_sums_nodes_per_region_without_hubs() -> None:
     agents = frames.agents_by_region(series, t0=1.0)
     us = agents[agents["region"] == "us"].set_index("t")["agents"]
     assert us[-1.0] == 6 and us[0.0] == 3
-    fig = figures.agents_heatmap(agents)
-    assert fig.data[0].type == "heatmap" and len(fig.data[0].y) == 2
+    fig = figures.agents_figure(agents)
+    assert sorted(tr.name for tr in fig.data) == ["eu", "us"]
+    assert fig.layout.yaxis.range[0] <= 0  # 0-based: a dead region sits on the zero line
 
 
 def test_lab_figure_colours_nodes_by_health() -> None:
@@ -108,7 +115,9 @@ def test_lab_figure_colours_nodes_by_health() -> None:
     fig = figures.lab_figure(frames.nodes_frame(status), frames.links_frame(status))
     names = {tr.name for tr in fig.data if tr.name}
     assert names == {"alive", "dead", "paused"}
-    assert any("CUT" in str(tr.text) for tr in fig.data)
+    assert any("CUT" in str(a.text) for a in fig.layout.annotations)
+    dead = next(tr for tr in fig.data if tr.name == "dead")
+    assert dead.text == ("n2",)  # an agent node without agents shows no "0/0"
 
 
 def test_summary_and_fragility_frames() -> None:
