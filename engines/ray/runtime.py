@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -64,6 +65,8 @@ class RayRuntime:
                                         num_cpus=self.options.num_cpus, object_store_mb=self.options.object_store_mb)
             await self.cluster.start()
             self.address = self.cluster.address
+            os.environ.update(self.cluster.auth_env())  # this process is the cluster's driver
+            os.environ.pop("RAY_AUTH_TOKEN", None)
         else:
             check_address(self.options.address)
         self._connect()
@@ -75,9 +78,11 @@ class RayRuntime:
         try:
             ray.init(address=self.address, namespace=self.namespace, _node_ip_address=LOOPBACK,
                      logging_level=logging.WARNING, log_to_driver=False, configure_logging=False)
-        except (ConnectionError, RuntimeError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise EngineError(f"cannot connect to the Ray cluster at {self.address}: {first}") from None
+        except Exception as exc:  # noqa: BLE001 - Ray raises many kinds here; each becomes one line
+            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            hint = (" (a cluster with token authentication: set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN_PATH)"
+                    if "auth" in first.lower() else "")
+            raise EngineError(f"cannot connect to the Ray cluster at {self.address}: {first}{hint}") from None
         self.connected = True
 
     def nodes(self) -> list[dict[str, Any]]:
@@ -198,6 +203,7 @@ class RayRuntime:
         """For the lab status: the cluster, its nodes by region, the options recorded with the run."""
         return {**self.options.record(), "address": self.address, "version": self.version,
                 "namespace": self.namespace, "temp_dir": str(self.cluster.root) if self.cluster else "",
+                "auth_token_file": str(self.cluster.token_path) if self.cluster else "",
                 "nodes": [{"ray_node": str(n.get("NodeID", ""))[:12], "region": self.region_of(n) or "",
                            "alive": bool(n.get("Alive")), "head": "node:__internal_head__" in (n.get("Resources")
                                                                                               or {})}
