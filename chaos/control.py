@@ -41,7 +41,8 @@ from collectors.base import targets_from_status
 from collectors.embedded import EmbeddedCollector
 from core.audit import actor, record
 from core.errors import BadLogFile
-from core.logs import execution_log_writer, read_events_since, read_execution_log, read_requests_since
+from core.logframes import read_execution_log
+from core.logs import execution_log_writer, read_events_since, read_requests_since
 from core.stop import stop_state
 from core.wait import wait_until
 from fleet.lab import ControlClient

@@ -12,7 +12,9 @@ column added here reaches every reader at once (docs/contracts.md documents the 
   (node killed, member declared dead, replacement spawned, ...).
 
 Logs grow for as long as a lab runs, so "the last N seconds" is read from the end of the file backwards,
-block by block (:func:`tail_lines`), instead of parsing the whole file.
+block by block (:func:`tail_lines`), instead of parsing the whole file. The whole-file readers (into pandas)
+are in ``core.logframes``: this module stays free of pandas because every lab process imports it, and pandas
+is most of a process's start-up time.
 """
 
 from __future__ import annotations
@@ -26,8 +28,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from core.errors import BadLogFile
 
 __all__ = [
@@ -40,8 +40,6 @@ __all__ = [
     "CsvLogWriter",
     "request_log_writer",
     "execution_log_writer",
-    "read_request_log",
-    "read_execution_log",
     "read_requests_since",
     "tail_lines",
     "EventLog",
@@ -118,40 +116,6 @@ def request_log_writer(path: Path) -> CsvLogWriter:
 
 def execution_log_writer(path: Path) -> CsvLogWriter:
     return CsvLogWriter(path, EXECUTION_COLUMNS)
-
-
-# ---- whole-file readers (pandas) -----------------------------------------------------------------
-def _read_csv_log(path: Path, dtypes: dict[str, str], what: str, optional: frozenset[str] = frozenset()
-                  ) -> pd.DataFrame:
-    columns = list(dtypes)
-    try:
-        head = pd.read_csv(path, nrows=0)
-    except (OSError, ValueError, pd.errors.EmptyDataError) as exc:
-        raise BadLogFile(f"{what} {path} is unreadable ({exc}); expected a CSV with a header") from exc
-    missing = [c for c in columns if c not in head.columns and c not in optional]
-    if missing:
-        raise BadLogFile(f"{what} {path} lacks the columns {', '.join(missing)}; see docs/contracts.md")
-    present = [c for c in columns if c in head.columns]
-    try:
-        frame = pd.read_csv(path, usecols=present, dtype={c: dtypes[c] for c in present})
-    except (ValueError, TypeError) as exc:
-        raise BadLogFile(f"{what} {path} has a malformed row ({exc}); fix or truncate that row") from exc
-    for col in columns:
-        if col not in frame.columns:
-            frame[col] = pd.Series([pd.NA] * len(frame), dtype=dtypes[col])
-    text = [c for c, t in dtypes.items() if t == "string"]
-    frame[text] = frame[text].fillna("")
-    return frame[columns]
-
-
-def read_request_log(path: Path) -> pd.DataFrame:
-    """Read a request log (plain or ``.gz``) with the contract's types; empty text fields load as ``""``."""
-    return _read_csv_log(path, REQUEST_DTYPES, "request log", REQUEST_OPTIONAL)
-
-
-def read_execution_log(path: Path) -> pd.DataFrame:
-    """Read an execution log (plain or ``.gz``) with the contract's types."""
-    return _read_csv_log(path, EXECUTION_DTYPES, "execution log")
 
 
 # ---- tail readers (live files) -------------------------------------------------------------------

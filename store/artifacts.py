@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from core.logs import read_execution_log, read_request_log
+from core.logframes import read_execution_log, read_request_log
 
 from . import records, requestlog
 from .errors import BadLogFile, InvalidRecord, NoRequestLog

@@ -8,7 +8,7 @@ import time
 import pandas as pd
 import pytest
 
-from core.logs import read_execution_log, read_request_log
+from core.logframes import read_execution_log, read_request_log
 from fleet.lab import lab_down
 from tests.conftest import topology_for_tests
 from tests.support.labutil import wait_for_requests_until

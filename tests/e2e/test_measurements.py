@@ -21,7 +21,7 @@ import yaml
 
 from aftershock.runner import RunPlan, run_comparison
 from analysis import task_ledger
-from core.logs import read_execution_log, read_request_log
+from core.logframes import read_execution_log, read_request_log
 from core.settings import Settings
 from core.wait import wait_until
 from presentation.table import format_summary

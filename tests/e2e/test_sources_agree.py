@@ -18,7 +18,7 @@ from collectors.base import targets_from_status
 from collectors.embedded import EmbeddedCollector
 from collectors.prometheus import PrometheusCollector
 from collectors.promserver import PrometheusServer
-from core.logs import read_execution_log
+from core.logframes import read_execution_log
 from core.wait import wait_until
 from fleet.lab import ControlClient, lab_status
 from store import RunStore

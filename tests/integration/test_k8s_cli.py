@@ -22,7 +22,7 @@ from kubernetes import client
 
 from aftershock.cli import main
 from chaos.library import load_experiment
-from core.logs import read_request_log
+from core.logframes import read_request_log
 from core.settings import Settings
 from core.wait import wait_until
 from engines import load_target, open_target

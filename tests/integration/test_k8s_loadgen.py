@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from core.logs import read_request_log
+from core.logframes import read_request_log
 from core.wait import wait_until
 from engines.kubernetes.loadgen import BackgroundLoad, ServiceLoad
 from engines.kubernetes.target import LoadShape, RequestShape

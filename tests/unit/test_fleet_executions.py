@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.logs import EXECUTION_COLUMNS, execution_log_writer, read_execution_log
+from core.logframes import read_execution_log
+from core.logs import EXECUTION_COLUMNS, execution_log_writer
 from fleet.agents.executions import ExecutionRecorder
 
 
