@@ -183,6 +183,7 @@ def _wait(predicate: Any, runner: subprocess.Popen, timeout_s: float = DEADLINE_
 def runner_trial(workdir: Path, phase: str, rng: random.Random) -> RunnerTrial:
     """One runner killed -9 in ``phase``; see the module docstring for what is checked."""
     home = workdir / "home"
+    workdir.mkdir(parents=True, exist_ok=True)
     topo, exp = workdir / "tiny.yaml", workdir / "partition.yaml"
     topo.write_text(yaml.safe_dump(TINY_TOPOLOGY))
     exp.write_text(yaml.safe_dump(EXPERIMENT))
@@ -348,6 +349,7 @@ def _serving(port: int) -> bool:
 def dashboard_trial(workdir: Path, command: str = "dashboard") -> DashboardTrial:
     """``aftershock dashboard`` or ``demo`` killed -9 once it serves (the demo: once its lab is up)."""
     home = workdir / "home"
+    workdir.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "aftershock", command, "--port", str(port)], env=_env(home),
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
