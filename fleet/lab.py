@@ -13,7 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +114,7 @@ def lab_up(
     owner_pid: int | None = None,
     supervisor_module: str = SUPERVISOR_MODULE,
     supervisor_args: Sequence[str] = (),
+    supervisor_env: Callable[[Path], Mapping[str, str]] | None = None,
 ) -> dict[str, Any]:
     """Start a lab and return its status once every agent serves and membership has converged.
 
@@ -122,6 +123,8 @@ def lab_up(
     Another engine runs its own supervisor (``supervisor_module``, e.g. ``engines.ray.supervisor``, with its
     ``supervisor_args``) behind the same state file and control API; a supervisor that fails on something the
     user can fix says so (``user_error`` in its state) and that becomes a one-line :class:`UserError`.
+    ``supervisor_env`` gives the supervisor's environment additions, made from the fresh lab directory (Ray reads
+    its token settings from the environment once, at start).
     """
     topo = topology if isinstance(topology, Topology) else load_topology(topology)
     if topo.healing.restarts == "engine" and supervisor_module == SUPERVISOR_MODULE:
@@ -144,6 +147,7 @@ def lab_up(
     token_path.touch(mode=0o600)
     token_path.write_text(secrets.token_urlsafe(24))
     (lab_dir / "topology.json").write_text(topo.model_dump_json(indent=1))
+    env = {**os.environ, **(supervisor_env(lab_dir) if supervisor_env else {})}
     with open(lab_dir / "supervisor.log", "ab") as log_fh:
         proc = subprocess.Popen(
             _supervisor_cmdline(lab_dir, name, seed, owner_pid, settings.max_fault_s, supervisor_module,
@@ -152,6 +156,7 @@ def lab_up(
             stdout=log_fh,
             stderr=log_fh,
             start_new_session=True,
+            env=env,
         )
 
     def ready() -> dict[str, Any] | None:

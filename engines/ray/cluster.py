@@ -18,7 +18,6 @@ import importlib.metadata
 import json
 import logging
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -136,16 +135,9 @@ class LocalCluster:
         self.address = f"{LOOPBACK}:{self.port}"
         self.procs: dict[str, asyncio.subprocess.Process] = {}
         self.starts: dict[str, int] = {}
-        # Ray's token authentication, with a token of this cluster's own (never the user's ~/.ray/auth_token):
-        # only who can read the lab directory can talk to the cluster.
-        self.token_path = log_dir / "ray-token"
-        log_dir.mkdir(parents=True, exist_ok=True)
-        self.token_path.touch(mode=0o600)
-        self.token_path.write_text(secrets.token_hex(32))
-
-    def auth_env(self) -> dict[str, str]:
-        """What every process of this cluster, and every driver of it, needs in its environment."""
-        return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(self.token_path)}
+        # Ray's token authentication with the cluster's own token (engines.ray.engine.cluster_token_env put it in
+        # this process's environment, which every `ray start` inherits).
+        self.token_path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", ""))
 
     # ---- one `ray start --block` ------------------------------------------------------------------
     def _common(self) -> list[str]:
@@ -167,8 +159,7 @@ class LocalCluster:
         self.starts[key] = self.starts.get(key, 0) + 1
         log_path = self.log_dir / f"ray-{key}.log"
         offset = log_path.stat().st_size if log_path.exists() else 0
-        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **self.auth_env()}
-        env.pop("RAY_AUTH_TOKEN", None)
+        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
         with open(log_path, "ab") as fh:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "engines.ray.fate", ray_command(), "start", *args, "--block",

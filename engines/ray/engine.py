@@ -11,6 +11,7 @@ This module does not import Ray: the command line and the chaos extension import
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from fleet.engine import LabEngine
 from fleet.lab import lab_up
 from fleet.topology import Topology, load_topology
 
-__all__ = ["RayEngine", "ray_lab_up", "ray_options_for", "RAY_UP_TIMEOUT_S", "SUPERVISOR_MODULE"]
+__all__ = ["RayEngine", "ray_lab_up", "cluster_token_env", "ray_options_for", "RAY_UP_TIMEOUT_S", "SUPERVISOR_MODULE"]
 
 SUPERVISOR_MODULE = "engines.ray.supervisor"
 #: Starting a local cluster (four `ray start`s) and its actors on a loaded 2-core machine takes a minute or two.
@@ -49,4 +50,14 @@ def ray_lab_up(settings: Settings, topology: str | Path | Topology, *, address: 
         check_address(address)
     options = ray_options_for(topo, address=address, num_cpus=num_cpus)
     return lab_up(settings, topo, timeout_s=timeout_s, supervisor_module=SUPERVISOR_MODULE,
-                  supervisor_args=["--ray-options", options.to_arg()], **kwargs)
+                  supervisor_args=["--ray-options", options.to_arg()],
+                  supervisor_env=None if address else cluster_token_env, **kwargs)
+
+
+def cluster_token_env(lab_dir: Path) -> dict[str, str]:
+    """Ray's token authentication for a local cluster, with a token of its own in the lab directory (0600), never
+    the user's ``~/.ray/auth_token``: the supervisor, every ``ray start`` and every worker read it from there."""
+    path = lab_dir / "ray-token"
+    path.touch(mode=0o600)
+    path.write_text(secrets.token_hex(32))
+    return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(path)}

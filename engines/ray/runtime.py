@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -65,8 +64,6 @@ class RayRuntime:
                                         num_cpus=self.options.num_cpus, object_store_mb=self.options.object_store_mb)
             await self.cluster.start()
             self.address = self.cluster.address
-            os.environ.update(self.cluster.auth_env())  # this process is the cluster's driver
-            os.environ.pop("RAY_AUTH_TOKEN", None)
         else:
             check_address(self.options.address)
         self._connect()
