@@ -15,6 +15,7 @@ from typing import NoReturn
 from aftershock import (
     __version__,
     cli_dashboard,
+    cli_grafana,
     cli_lab,
     cli_report,
     cli_run,
@@ -33,7 +34,8 @@ __all__ = ["main", "build_parser", "MAX_MESSAGE"]
 MAX_MESSAGE = 1_000
 
 # Each module adds its subcommands.
-_AREAS = (cli_lab, cli_store, cli_run, cli_dashboard, cli_schedule, cli_report, cli_stop, cli_target)
+_AREAS = (cli_lab, cli_store, cli_run, cli_dashboard, cli_schedule, cli_report, cli_stop, cli_target,
+          cli_grafana)
 
 
 class _Parser(argparse.ArgumentParser):
