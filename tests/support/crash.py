@@ -281,19 +281,21 @@ def writer_trial(workdir: Path, rng: random.Random, max_s: float = 2.5) -> Write
             words = proc.stdout.readline().split()
             if not words:
                 break
-            if words[0] == "STARTED":
+            if len(words) == 2 and words[0] == "STARTED":
                 in_flight = words[1]
-            elif words[0] == "FINISHED":
+            elif len(words) == 3 and words[0] == "FINISHED":
                 finished[words[1]] = int(words[2])
                 in_flight = None
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
-        for line in proc.stdout.read().splitlines():  # reported before the kill, read after it
+        for line in proc.stdout.read().splitlines(keepends=True):  # reported before the kill, read after it
             words = line.split()
-            if words and words[0] == "FINISHED":
+            if not line.endswith("\n"):  # torn by the kill: not reported (the run may still have finished)
+                continue
+            if len(words) == 3 and words[0] == "FINISHED":
                 finished[words[1]] = int(words[2])
                 in_flight = None
-            elif words and words[0] == "STARTED":
+            elif len(words) == 2 and words[0] == "STARTED":
                 in_flight = words[1]
         lost: list[str] = []
         with RunStore.open(store_dir, readonly=True) as store:  # a reader: it must not need to write
