@@ -220,6 +220,11 @@ EVENT_KINDS = frozenset(
         "deadman_healed",
         "fault_expired",
         "stop_healed",
+        # the Ray engine: Ray's own view (docs/engines.md)
+        "ray_node_dead",
+        "ray_node_added",
+        "actor_restarted",
+        "actor_dead",
     }
 )
 
