@@ -166,23 +166,30 @@ class RayRuntime:
             except Exception as exc:  # noqa: BLE001 - the GCS may be briefly busy; try again next tick
                 log.warning("reading Ray's nodes failed (%s); trying again", exc)
                 nodes = []
-            first = not self._seen
-            for node in nodes:
-                node_id = node.get("NodeID", "")
-                before = self._seen.get(node_id)
-                # A dead node's record loses its resources: its region is the one it had alive.
-                region = self.region_of(node) or (self.region_of(before) if before else None)
-                if before is not None and not node.get("Resources"):
-                    node = {**node, "Resources": before.get("Resources") or {}}
-                alive = bool(node.get("Alive"))
-                if before is None and alive and region and not first:  # a node that joined (a restore)
-                    self.events.emit("ray_node_added", region=region, ray_node=node_id[:12])
-                elif before is not None and before.get("Alive") and not alive and region:
-                    self.events.emit("ray_node_dead", region=region, ray_node=node_id[:12],
-                                     reason=str(node.get("DeathReasonMessage") or node.get("DeathReason") or ""))
-                    self.on_node_dead(region, node_id)
-                self._seen[node_id] = node
+            try:
+                self._look(nodes)
+            except Exception:  # noqa: BLE001 - a bad tick must not end the watch
+                log.exception("reading Ray's view failed")
             await asyncio.sleep(WATCH_PERIOD_S)
+
+    def _look(self, nodes: list[dict[str, Any]]) -> None:
+        """One reading of Ray's nodes: deaths and joins since the last one into the event log."""
+        first = not self._seen
+        for node in nodes:
+            node_id = node.get("NodeID", "")
+            before = self._seen.get(node_id)
+            # A dead node's record loses its resources: its region is the one it had alive.
+            region = self.region_of(node) or (self.region_of(before) if before else None)
+            if before is not None and not node.get("Resources"):
+                node = {**node, "Resources": before.get("Resources") or {}}
+            alive = bool(node.get("Alive"))
+            if before is None and alive and region and not first:  # a node that joined (a restore)
+                self.events.emit("ray_node_added", region=region, ray_node=node_id[:12])
+            elif before is not None and before.get("Alive") and not alive and region:
+                self.events.emit("ray_node_dead", region=region, ray_node=node_id[:12],
+                                 reason=str(node.get("DeathReasonMessage") or node.get("DeathReason") or ""))
+                self.on_node_dead(region, node_id)
+            self._seen[node_id] = node
 
     def metrics_endpoints(self) -> list[dict[str, Any]]:
         """Ray's Prometheus export of every live node (its metrics export port), labelled by region."""
