@@ -148,5 +148,15 @@ def _topology_validate(args: argparse.Namespace, _settings: Settings) -> int:
 
 
 def _topology_show(args: argparse.Namespace, _settings: Settings) -> int:
-    print(load_topology(args.topology).model_dump_json(indent=2))
+    topo = load_topology(args.topology)
+    cap = topo.capacity()
+    shown = topo.model_dump(mode="json")
+    shown["capacity"] = {  # derived, not an input: fleet/capacity.py, docs/topologies.md
+        "slots": cap.slots,
+        "mean_work_s": round(cap.mean_work_s, 6),
+        "tasks_per_s": round(cap.tasks_per_s, 3),
+        "per_region_tasks_per_s": {r: round(v, 3) for r, v in cap.per_region.items()},
+        "utilization": round(cap.utilisation(topo.workload.tasks_per_s), 4),
+    }
+    print(json.dumps(shown, indent=2))
     return 0

@@ -68,6 +68,7 @@ ACTION_FAULTS: dict[str, frozenset[str]] = {
     "pause_node": frozenset({"pause_node"}), "resume_node": frozenset({"resume_node"}),
     "stress_node": frozenset({"throttle_node"}), "relieve_node": frozenset({"unthrottle_node"}),
     "churn": frozenset({"kill_node"}), "heal": frozenset({"heal"}),
+    "surge_load": frozenset({"surge_load"}), "end_surge": frozenset({"surge_load"}),  # no target engine has it yet
 }
 
 

@@ -43,6 +43,7 @@ INJECTIONS: dict[str, str] = {
     "pause_node": "pause",
     "stress_node": "stress",
     "churn": "churn",
+    "surge_load": "load",
 }
 #: lifting actions -> the families they lift (``heal`` lifts everything)
 LIFTS: dict[str, frozenset[str]] = {
@@ -50,6 +51,7 @@ LIFTS: dict[str, frozenset[str]] = {
     "heal_links": frozenset({"partition", "latency", "loss"}),
     "resume_node": frozenset({"pause"}),
     "relieve_node": frozenset({"stress"}),
+    "end_surge": frozenset({"load"}),
     "heal": frozenset(INJECTIONS.values()),
 }
 _MODULE = "chaos.actions"
@@ -191,6 +193,9 @@ def _what(action: str, targets: Sequence[str], activity: Mapping[str, Any], time
         return f"{who} {'were' if many else 'was'} starved of CPU"
     if action == "churn":
         return "nodes were churning"
+    if action == "surge_load":
+        factor = args.get("factor")
+        return f"the clients asked {float(factor):g}x the load" if factor is not None else "the load surged"
     return f"the fault ({activity.get('name') or action}) was active"
 
 
@@ -202,6 +207,7 @@ def _lift_phrase(lift: str | None, window_action: str, many: bool) -> str:
         "heal_links": "the links' heal began",
         "resume_node": f"{it} {'were' if many else 'was'} resumed",
         "relieve_node": f"{it} got the CPU back",
+        "end_surge": "the surge ended",
         "timed": f"the {window_action.replace('_', ' ')} ended",
     }.get(lift or "", "the fault was lifted")
 

@@ -1,4 +1,4 @@
-"""Chaos Toolkit actions against an Aftershock lab: kill, partition, slow, pause, churn, heal.
+"""Chaos Toolkit actions against an Aftershock lab: kill, partition, slow, pause, churn, surge, heal.
 
 Every action is a plain function: keyword arguments, then ``configuration`` and ``secrets`` (the lab
 is resolved from the configuration, see chaos/labref.py), and returns a JSON-able dict of what it did.
@@ -25,6 +25,7 @@ from core.audit import actor, record
 from core.errors import EmergencyStopped, ExperimentError, UserError
 from core.stop import stop_state
 from core.wait import wait_until
+from fleet.loadcontrol import LoadOverride, clear_override, write_override
 from fleet.topology import parse_topology
 
 __all__ = [
@@ -41,6 +42,8 @@ __all__ = [
     "stress_node",
     "relieve_node",
     "churn",
+    "surge_load",
+    "end_surge",
     "heal",
 ]
 
@@ -51,7 +54,7 @@ POLL_S = 0.2
 #: Actions that break something (audited as ``inject``, refused under an emergency stop, covered by the
 #: dead-man lease); every other action mends (audited as ``rollback``, always allowed).
 INJECTING = frozenset({"kill_node", "kill_agent", "kill_region", "partition_regions", "add_latency", "add_loss",
-                       "pause_node", "stress_node", "churn"})
+                       "pause_node", "stress_node", "churn", "surge_load"})
 
 
 def _seed(seed: int | str | None, configuration: Configuration) -> int | str | None:
@@ -388,6 +391,38 @@ def churn(
         events.append(_restart(lab, name))
     killed = [e["node"] for e in events if e["kind"] == "killed"]
     return _done(lab, "churn", configuration, killed, events=events, killed=killed)
+
+
+def surge_load(
+    factor: float = 3.0,
+    duration_s: float = 20.0,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """A flash crowd: the clients ask ``factor`` times the workload's rate for ``duration_s`` seconds.
+
+    The load generator stays open-loop and seeded; it reads the surge from its control file
+    (fleet/loadcontrol.py) within a quarter of a second. The surge ends by itself at its deadline (capped by
+    the experiment's maximum fault duration), so nothing is left behind if the run dies; ``end_surge`` ends it
+    early. The request log's ``asked_rate`` column shows it.
+    """
+    if not isinstance(factor, int | float) or isinstance(factor, bool) or not 0 <= factor <= 100:
+        raise ExperimentError(f"surge_load: factor must be a number in 0..100, got {factor!r}")
+    if not isinstance(duration_s, int | float) or isinstance(duration_s, bool) or not 0 < duration_s <= 86_400:
+        raise ExperimentError(f"surge_load: duration_s must be a number of seconds in (0, 86400], got {duration_s!r}")
+    lab = _lab(configuration, "surge_load")
+    duration = min(float(duration_s), lease.max_fault_s(configuration, lab.settings.max_fault_s))
+    now = time.time()
+    write_override(lab.request_log, LoadOverride(float(factor), now, now + duration, by=actor()))
+    return _done(lab, "surge_load", configuration, f"x{factor}", factor=float(factor), duration_s=duration,
+                 until=now + duration)
+
+
+def end_surge(configuration: Configuration = None, secrets: Secrets = None) -> dict[str, Any]:
+    """End a surge early (the rollback of ``surge_load``): the clients go back to the workload's own rate."""
+    lab = _lab(configuration, "end_surge")
+    ended = clear_override(lab.request_log)
+    return _done(lab, "end_surge", configuration, "load", ended=ended)
 
 
 def _restart(lab: LabRef, name: str) -> dict[str, Any]:

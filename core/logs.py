@@ -61,10 +61,11 @@ REQUEST_DTYPES: dict[str, str] = {
     "session_ok": "Int8",
     "attempts": "Int64",
     "task": "string",
+    "asked_rate": "float64",  # the whole workload's asked arrival rate (tasks/s) when this request arrived
 }
 REQUEST_COLUMNS = tuple(REQUEST_DTYPES)
 #: Columns added after the first contract: older logs load with them empty.
-REQUEST_OPTIONAL = frozenset({"task"})
+REQUEST_OPTIONAL = frozenset({"task", "asked_rate"})
 
 #: Execution log: one row per task an agent ran (docs/contracts.md, "Execution log").
 EXECUTION_DTYPES: dict[str, str] = {

@@ -14,7 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from core.errors import TopologyError
 from core.yamlsafe import YamlRefused, load_yaml
+from fleet.capacity import Capacity, nominal_capacity
 from fleet.presets import HEALTH_PRESETS, MEMBERSHIP_PRESETS
+from fleet.shapes import Constant, LoadShape
 
 __all__ = [
     "Topology",
@@ -54,7 +56,11 @@ class WorkTime(_Model):
 
 
 class Workload(_Model):
+    """What the clients ask: a base rate (``tasks_per_s``, or ``utilization``: a share of the topology's nominal
+    capacity, resolved to ``tasks_per_s`` on load), moved over time by ``shape`` (fleet/shapes.py)."""
     tasks_per_s: float = Field(default=40.0, gt=0, le=100_000)
+    utilization: float | None = Field(default=None, gt=0, le=10)
+    shape: LoadShape = Constant()
     client_split: dict[str, float] = Field(default_factory=dict)
     work_time: WorkTime = WorkTime()
     sessions: int = Field(default=300, ge=1, le=1_000_000)
@@ -178,7 +184,22 @@ class Topology(_Model):
                 raise ValueError("hub.standby.region: the standby must be in another region than the hub")
         elif self.hub.region or self.hub.standby:
             raise ValueError(f"hub: only centralized topologies place a hub (this one is {self.kind})")
+        if self.workload.utilization is not None:
+            rate = round(self.workload.utilization * self.capacity().tasks_per_s, 3)
+            # A dumped topology carries both (the resolved rate beside its share): that one reloads as it was.
+            if "tasks_per_s" in self.workload.model_fields_set and abs(self.workload.tasks_per_s - rate) > 1e-6:
+                raise ValueError("workload: give either tasks_per_s or utilization, not both")
+            if rate > 100_000:
+                raise ValueError(f"workload.utilization: asks {rate:.0f} tasks/s, above the 100000 limit")
+            # The model is frozen; the resolved rate replaces the default once, here, at validation.
+            object.__setattr__(self, "workload", self.workload.model_copy(update={"tasks_per_s": rate}))
         return self
+
+    def capacity(self) -> Capacity:
+        """Nominal capacity: task slots over the mean (capped) work time (fleet/capacity.py)."""
+        wt = self.workload.work_time
+        return nominal_capacity({r.name: r.nodes for r in self.regions}, self.agents_per_node,
+                                self.agent_concurrency, wt.distribution, wt.median_ms, wt.sigma, wt.max_ms)
 
     # Derived views the deployments use -------------------------------------------------
     @property

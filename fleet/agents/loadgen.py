@@ -1,6 +1,7 @@
 """The load generator: clients in every region sending agent tasks, and the ground truth they see.
 
-Arrivals are open-loop Poisson per region (``tasks_per_s`` split by ``client_split``); work times are
+Arrivals are open-loop Poisson per region (``tasks_per_s`` split by ``client_split``), moved over time by the
+workload's load shape and by a surge asked from outside (fleet/shapes.py, fleet/loadcontrol.py); work times are
 drawn from the workload's distribution by a seeded generator, so every topology receives the same
 sequence of tasks. Each request's outcome and latency go to the request log (CSV) and to the
 ``aftershock_client_*`` metrics. Clients fail over between endpoints like a client-side balancer:
@@ -29,6 +30,8 @@ from fleet.agents.config import ChildConfig, ClientsSpec
 from fleet.agents.net import NetError, NetTimeout, metrics_handler, start_site
 from fleet.agents.proc import announce_ready
 from fleet.agents.runtime import LATENCY_BUCKETS
+from fleet.loadcontrol import LoadOverride, read_override
+from fleet.shapes import peak_factor, rate_function
 from fleet.topology import WorkTime
 
 __all__ = ["LoadGenerator", "draw_work_ms", "main"]
@@ -90,6 +93,10 @@ class LoadGenerator:
         self.net = self.cfg.network()
         self.seed = self.cfg.seed
         self.task_seq = itertools.count(1)
+        self.shape_rate = rate_function(self.workload.shape, self.workload.tasks_per_s, self.seed)
+        self.peak_rate = self.workload.tasks_per_s * peak_factor(self.workload.shape)
+        self.t0 = time.monotonic()
+        self.override: LoadOverride | None = None
         self.log: CsvLogWriter | None = None
         self.registry = CollectorRegistry()
         topo = self.cfg.topology
@@ -109,6 +116,12 @@ class LoadGenerator:
         self.lost = Counter(
             "aftershock_client_sessions_lost",
             "Requests that found their session memory lost",
+            ["topology", "client_region"],
+            registry=self.registry,
+        )
+        self.unsent = Counter(
+            "aftershock_client_arrivals_unsent",
+            "Arrivals not sent because every session of the region was busy (the asked rate outran the sessions)",
             ["topology", "client_region"],
             registry=self.registry,
         )
@@ -193,7 +206,12 @@ class LoadGenerator:
         return (ready + cooling)[:limit]
 
     # ---- one request --------------------------------------------------------------------
-    async def request(self, session: Session, work_ms: float) -> None:
+    def asked_rate(self, at: float) -> float:
+        """The whole workload's asked rate (tasks/s) at monotonic time ``at``: shape times surge."""
+        factor = self.override.factor_at(time.time()) if self.override is not None else 1.0
+        return self.shape_rate(at - self.t0) * factor
+
+    async def request(self, session: Session, work_ms: float, asked: float = 0.0) -> None:
         session.busy = True
         timeout_s = self.workload.timeout_s
         started_wall, started = time.time(), time.monotonic()
@@ -256,11 +274,14 @@ class LoadGenerator:
                 session_ok,
                 attempts,
                 task,
+                f"{asked:.3f}",
             ]
         )
 
     # ---- arrivals -------------------------------------------------------------------------
-    async def region_clients(self, region: str, rate: float) -> None:
+    async def region_clients(self, region: str, share: float) -> None:
+        """This region's arrivals: a Poisson process of ``share`` of the asked rate, drawn by thinning (candidates
+        at the peak rate, each kept with probability asked/peak; fleet/shapes.py)."""
         arrivals = random.Random(f"{self.seed}:arrivals:{region}")
         work = random.Random(f"{self.seed}:work:{region}")
         chooser = random.Random(f"{self.seed}:choose:{region}")
@@ -268,13 +289,20 @@ class LoadGenerator:
         pending: set[asyncio.Task] = set()
         next_at = time.monotonic()
         while True:
-            next_at += arrivals.expovariate(rate)
-            work_ms = draw_work_ms(work, self.workload.work_time)
+            now = time.time()
+            factor = self.override.factor if self.override is not None and now < self.override.until else 1.0
+            peak = max(self.peak_rate * max(factor, 1.0) * share, 1e-6)
+            next_at += arrivals.expovariate(peak)
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+            asked = self.asked_rate(next_at)
+            if arrivals.random() * peak >= asked * share:
+                continue
+            work_ms = draw_work_ms(work, self.workload.work_time)
             idle = [s for s in chooser.sample(pool, min(8, len(pool))) if not s.busy]
             if not idle:
+                self.unsent.labels(self.cfg.topology, region).inc()
                 continue
-            task = asyncio.create_task(self.request(idle[0], work_ms))
+            task = asyncio.create_task(self.request(idle[0], work_ms, asked))
             pending.add(task)
             task.add_done_callback(pending.discard)
 
@@ -292,15 +320,14 @@ class LoadGenerator:
         app.router.add_get("/metrics", metrics_handler(self.registry))
         runner, port = await start_site(app)
         await self.refresh()
-        total = self.workload.tasks_per_s
-        tasks = [
-            asyncio.create_task(self.region_clients(r, total * self.spec.client_shares[r])) for r in self.sessions
-        ]
+        self.t0 = time.monotonic()
+        tasks = [asyncio.create_task(self.region_clients(r, self.spec.client_shares[r])) for r in self.sessions]
         announce_ready({"metrics_url": f"http://127.0.0.1:{port}/metrics"})
         try:
             last_refresh = time.monotonic()
             while True:
                 await asyncio.sleep(FLUSH_S)
+                self.override = read_override(self.spec.request_log)
                 await self.flush_rows()
                 if time.monotonic() - last_refresh >= 1.0:
                     last_refresh = time.monotonic()
