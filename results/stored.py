@@ -30,6 +30,7 @@ from analysis import (
     windows_from_dicts,
 )
 from analysis.faults import lifted_by_events
+from results.cost import cost_of_comparison
 from results.placement import placement_for
 from store import RunStore
 
@@ -174,6 +175,7 @@ def summarise_comparison(store: RunStore, comparison_id: str, *, source: Source 
     summary["meta"] = comparison.get("meta") or {}
     if summary["kind"] == "sweep" and analysed:
         summary["fragility"] = fragility_of(analysed)
+    summary["cost"] = cost_of_comparison(store, comparison, run_window)  # results/cost.py, docs/results.md
     return summary
 
 

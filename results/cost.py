@@ -1,0 +1,49 @@
+"""Cost of stored runs for the JSON summary: each run's provisioned and busy agent-seconds, utilisation and
+agent-hours per 1,000 successful tasks (analysis/cost.py), over the run's analysis window from injection.
+
+The summary carries a unit price (1 per agent-hour), so ``cost_per_1000_ok`` reads as agent-hours per 1,000
+successful tasks; multiply by a real price per agent-hour, or call ``analysis.cost.run_cost`` with prices per
+region. Runs without a request log or an execution log get ``null`` figures and a note, never zeros.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from analysis.cost import run_cost
+from analysis.jsonsafe import json_safe
+from store import RunStore
+
+__all__ = ["cost_of_run", "cost_of_comparison"]
+
+log = logging.getLogger("results.cost")
+
+
+WindowOf = Callable[[dict[str, Any]], float]
+
+
+def cost_of_run(store: RunStore, run_id: str, window_of: WindowOf, *, price_per_agent_hour: float = 1.0,
+                region_prices: dict[str, float] | None = None) -> dict[str, Any]:
+    """``window_of(run)`` is the run's analysis window T (results.stored.run_window, passed in: no cycle)."""
+    run = store.get_run(run_id)
+    topology = (run.get("settings") or {}).get("topology") or {}
+    base = {"run_id": run_id, "topology": run.get("topology"), "repeat": int(run.get("repeat") or 0)}
+    if run.get("injected_at") is None or not topology or store.request_log_path(run_id) is None:
+        return {**base, "cost": None, "note": "no injection, topology or request log: cost not computed"}
+    executions = store.load_executions(run_id)
+    if executions is None:
+        return {**base, "cost": None, "note": "no execution log: busy time unknown"}
+    start = float(run["injected_at"])
+    per_node = int(topology.get("agents_per_node", 1))
+    agents = {r["name"]: int(r["nodes"]) * per_node for r in topology.get("regions", [])}
+    report = run_cost(executions, store.load_requests(run_id), start=start, end=start + window_of(run),
+                      agents_per_region=agents, slots_per_agent=int(topology.get("agent_concurrency", 1)),
+                      price_per_agent_hour=price_per_agent_hour, region_prices=region_prices)
+    return {**base, "cost": json_safe(report.to_dict())}
+
+
+def cost_of_comparison(store: RunStore, comparison: dict[str, Any], window_of: WindowOf) -> list[dict[str, Any]]:
+    """One cost entry per run of a stored comparison (the summary's ``cost`` list)."""
+    return [cost_of_run(store, r["run_id"], window_of) for r in comparison.get("runs", [])]
