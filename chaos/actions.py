@@ -11,6 +11,7 @@ configuration ``aftershock_seed``). Named targets are hit exactly; otherwise one
 
 import json
 import logging
+import math
 import random
 import time
 from typing import Any
@@ -393,6 +394,17 @@ def churn(
     return _done(lab, "churn", configuration, killed, events=events, killed=killed)
 
 
+def _number(value: Any, name: str, low: float, high: float) -> float:
+    """A number argument (a configuration substitution may hand it over as a string), in range, else one line."""
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if not low <= number <= high:
+        raise ExperimentError(f"surge_load: {name} must be a number in {low:g}..{high:g}, got {value!r}")
+    return number
+
+
 def surge_load(
     factor: float = 3.0,
     duration_s: float = 20.0,
@@ -406,10 +418,8 @@ def surge_load(
     the experiment's maximum fault duration), so nothing is left behind if the run dies; ``end_surge`` ends it
     early. The request log's ``asked_rate`` column shows it.
     """
-    if not isinstance(factor, int | float) or isinstance(factor, bool) or not 0 <= factor <= 100:
-        raise ExperimentError(f"surge_load: factor must be a number in 0..100, got {factor!r}")
-    if not isinstance(duration_s, int | float) or isinstance(duration_s, bool) or not 0 < duration_s <= 86_400:
-        raise ExperimentError(f"surge_load: duration_s must be a number of seconds in (0, 86400], got {duration_s!r}")
+    factor = _number(factor, "factor", 0, 100)
+    duration_s = _number(duration_s, "duration_s", 1e-3, 86_400)
     lab = _lab(configuration, "surge_load")
     duration = min(float(duration_s), lease.max_fault_s(configuration, lab.settings.max_fault_s))
     now = time.time()
