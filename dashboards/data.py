@@ -195,7 +195,8 @@ def load_run_detail(store_dir: str, run_id: str, stamp: str) -> dict[str, Any]:
             timeline = store.load_timeline(run_id)
             out["timeline"] = frames.timeline_frame(timeline, run.t0)
             out["events"] = frames.events_frame(store.load_events(run_id), run.t0)
-            out["windows"] = frames.timeline_fault_windows(timeline, run.t0, time.time(), run.topology, run_id)
+            out["windows"] = frames.timeline_fault_windows(timeline, run.t0, time.time(), run.topology, run_id,
+                                                           injected=run.injected_at is not None)
     except (AftershockError, ValueError, OSError) as exc:
         out["problem"] = f"cannot load run {run_id}: {exc}"
     return out

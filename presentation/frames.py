@@ -265,14 +265,22 @@ def fault_windows(summary: Mapping[str, Any] | None) -> pd.DataFrame:
 
 
 def timeline_fault_windows(activities: Iterable[Mapping[str, Any]], t0: float, now: float,
-                           topology: str = "", run_id: str = "") -> pd.DataFrame:
+                           topology: str = "", run_id: str = "", *, injected: bool = False) -> pd.DataFrame:
     """The fault windows of a run still going, from its recorded timeline (``analysis.fault_windows``); a
-    fault not lifted yet is shaded up to ``now``. Times relative to ``t0``."""
+    fault not lifted yet is shaded up to ``now``. The recording control writes an action to the timeline only
+    once it has ended (its pauses included), so a run that has ``injected`` with nothing recorded yet is shaded
+    from the injection to its first rollback, or to ``now``. Times relative to ``t0``."""
+    acts = list(activities or [])
     rows = []
-    for w in analysis_fault_windows(list(activities or [])):
+    for w in analysis_fault_windows(acts):
         end = w.end if w.end is not None else now
         rows.append({"run_id": run_id, "topology": topology, "start": float(w.start) - t0, "end": float(end) - t0,
                      "recovered": False, "recovery": None, "what": str(getattr(w, "what", "") or "")})
+    if not rows and injected:
+        lifts = [float(a["start"]) for a in acts if a.get("type") == "rollback" and a.get("start") is not None]
+        end = min(lifts) if lifts else now
+        rows.append({"run_id": run_id, "topology": topology, "start": 0.0, "end": max(0.0, end - t0),
+                     "recovered": False, "recovery": None, "what": "injected, not lifted yet" if not lifts else ""})
     return pd.DataFrame(rows, columns=FAULT_WINDOW_COLUMNS)
 
 

@@ -112,4 +112,5 @@ def local_datetimes(unix_s: Iterable[float] | pd.Series) -> pd.Series:
     """Unix seconds as naive datetimes in this machine's time zone (every date the dashboard shows reads alike)."""
     tz = dt.datetime.now().astimezone().tzinfo
     values = pd.Series(list(unix_s) if not isinstance(unix_s, pd.Series) else unix_s, dtype="float64")
-    return pd.to_datetime(values, unit="s", utc=True).dt.tz_convert(tz).dt.tz_localize(None)
+    stamps = pd.to_datetime(values, unit="s", utc=True).dt.round("us")  # Python datetimes hold microseconds
+    return stamps.dt.tz_convert(tz).dt.tz_localize(None)

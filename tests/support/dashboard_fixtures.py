@@ -1,138 +1,165 @@
-"""A run store filled from REAL short lab runs, built once per test session for the dashboard tests.
+"""The dashboard tests' store, filled by the REAL runner (``aftershock run`` as a subprocess), never by hand.
 
-Two labs (decentralized, centralized) run side by side for ~14 s each; at ~5 s one agent node of each is
-killed (the injection). Samples are scraped by the embedded collector; the timeline, a journal, the
-request log and the event log are attached; both runs form one comparison. Labs are always brought
-down (in ``finally``), so only the store remains: tests read it, never the labs.
+Why: hand-built records drifted from what the runner writes (the Live page read a run's lab from
+``settings["lab"]``, which the runner never writes, and the tests still passed). Here:
+
+- :func:`build_dashboard_store`: ``aftershock run node-loss -t centralized -t decentralized --warmup 3
+  --observe 4 --json`` with the experiment's own pauses shortened (``AFTERSHOCK_BASELINE_S``,
+  ``AFTERSHOCK_FAULT_S``), from a copy of the library experiment whose title is hostile HTML (it must stay
+  text everywhere). One comparison of two finished runs, with everything the runner attaches and derives.
+- :class:`HeldRun`: one more run of the same experiment on ``hybrid`` whose fault is held (a long
+  ``AFTERSHOCK_FAULT_S``), so it stays *running* with a node dead in its live lab: what the Live page draws.
+  It is stopped with SIGTERM (the runner rolls back and brings its lab down), SIGKILL after a deadline.
+
+``tests/e2e/conftest.py`` builds both once per session and tears the held run down even when a test fails.
 """
 
 from __future__ import annotations
 
 import json
-import threading
-import time
-from dataclasses import dataclass, field
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from collectors.base import targets_from_status
-from collectors.embedded import EmbeddedCollector
+import yaml
+
+from chaos.library import LIBRARY_DIR
 from core.settings import Settings
-from fleet.lab import ControlClient, lab_down, lab_up, list_labs
-from fleet.topology import load_topology
+from core.wait import wait_until
+from fleet.lab import list_labs
 from store import RunStore
-from tests.support.labutil import wait_for_requests_until
 
-__all__ = ["FilledStore", "build_filled_store", "filled_store_once", "TOPOLOGIES", "EXPERIMENT"]
+__all__ = ["DashboardStore", "HeldRun", "build_dashboard_store", "TOPOLOGIES", "EXPERIMENT", "HOSTILE_TITLE",
+           "HELD_TOPOLOGY", "ROOT"]
 
+ROOT = Path(__file__).resolve().parents[2]
 TOPOLOGIES = ("centralized", "decentralized")
+HELD_TOPOLOGY = "hybrid"
 EXPERIMENT = "node-loss"
-WARMUP_S = 5.0
-AFTER_S = 7.0
 HOSTILE_TITLE = '<script>alert("x")</script> node loss'
+RUN_TIMEOUT_S = 420.0  # two short runs on a loaded 2-core machine
+HELD_READY_S = 180.0
+STOP_TIMEOUT_S = 60.0
+_SHORT = {"AFTERSHOCK_BASELINE_S": "2", "AFTERSHOCK_FAULT_S": "4"}
 
 
-@dataclass
-class FilledStore:
+@dataclass(frozen=True)
+class DashboardStore:
+    """The home the runner filled, the comparison it made, its runs by topology and its JSON summary."""
+
     settings: Settings
     comparison_id: str
     run_ids: dict[str, str]
-    running_run_id: str
-    lab_statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    summary: dict[str, Any]
+    experiment_path: Path
+
+    @property
+    def home(self) -> Path:
+        return self.settings.home
 
 
-def _victim(status: dict[str, Any]) -> str:
-    return next(n["name"] for n in status["nodes"] if n["role"] == "agent" and n["alive"])
+def _hostile_experiment(folder: Path) -> Path:
+    """The library's node-loss experiment with a hostile title, as ``node-loss.yaml`` (same experiment name)."""
+    data = yaml.safe_load((LIBRARY_DIR / f"{EXPERIMENT}.yaml").read_text())
+    data["title"] = HOSTILE_TITLE
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{EXPERIMENT}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
 
 
-def _record_one(settings: Settings, store: RunStore, cid: str, topology: str, out: dict[str, Any]) -> None:
-    status = lab_up(settings, topology, seed=1)
-    out["lab"] = status["name"]
-    control = ControlClient.for_lab(status, timeout_s=10)
-    run_id = store.create_run(experiment=EXPERIMENT, topology=topology, comparison_id=cid, settings={
-        "topology": load_topology(topology).model_dump(mode="json"), "lab": status["name"], "experiment": EXPERIMENT,
-        "analysis_window_s": AFTER_S - 1.0, "seed": 1})
-    out["run_id"] = run_id
-    collector = EmbeddedCollector(store, run_id, targets_fn=lambda: targets_from_status(control.status()),
-                                  interval_s=0.5)
-    start = time.time()
-    collector.start()
-    try:
-        time.sleep(WARMUP_S)  # the run's own schedule (warm-up before the fault), not a synchronisation
-        victim = _victim(status)
-        injected = time.time()
-        control.kill_node(victim)
-        store.update_run(run_id, injected_at=injected)
-        out["status_after_kill"] = control.status()
-        time.sleep(max(0.0, injected + AFTER_S - time.time()))
-    finally:
-        collector.stop()
-    end = time.time()
-    wait_for_requests_until(status["request_log"], end, timeout_s=15)
-    store.put_timeline(run_id, [
-        {"name": "steady state: availability above 0.9", "type": "probe", "start": start + 1, "end": start + 1.2,
-         "status": "succeeded", "detail": {}},
-        {"name": f"kill-node {victim}", "type": "action", "start": injected, "end": injected + 0.05,
-         "status": "succeeded", "detail": {"node": victim}},
-        {"name": "steady state: availability above 0.9", "type": "probe", "start": end - 0.5, "end": end - 0.3,
-         "status": "succeeded", "detail": {}},
-    ])
-    probe = {"activity": {"name": "availability above 0.9", "type": "probe"}, "output": 0.97,
-             "status": "succeeded", "tolerance_met": True}
-    store.put_journal(run_id, {"experiment": {"title": HOSTILE_TITLE}, "status": "completed",
-                               "steady_states": {"before": {"steady_state_met": True, "probes": [probe]},
-                                                 "after": {"steady_state_met": True, "probes": [probe]}}})
-    store.attach_request_log(run_id, Path(status["request_log"]), settings.runs_dir)
-    store.attach_event_log(run_id, Path(status["event_log"]), runs_dir=settings.runs_dir)
-    store.finish_run(run_id, "completed")
+def _env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AFTERSHOCK_")}
+    return {**env, "AFTERSHOCK_HOME": str(home), "PYTHONUNBUFFERED": "1", **extra}
 
 
-def build_filled_store(home: Path) -> FilledStore:
-    """Record both topologies concurrently (one thread each); labs down in ``finally``."""
-    settings = Settings(home=home).ensure()
-    results: dict[str, dict[str, Any]] = {t: {} for t in TOPOLOGIES}
-    errors: list[BaseException] = []
-    store = RunStore.open(settings.store_dir)
-    try:
-        cid = store.create_comparison(EXPERIMENT, title=HOSTILE_TITLE)
+def _argv(experiment: Path, topologies: tuple[str, ...], warmup: float, observe: float) -> list[str]:
+    argv = [sys.executable, "-m", "aftershock.cli", "run", str(experiment), "--warmup", f"{warmup:g}",
+            "--observe", f"{observe:g}", "--json"]
+    for topology in topologies:
+        argv += ["-t", topology]
+    return argv
 
-        def work(topology: str) -> None:
-            try:
-                _record_one(settings, store, cid, topology, results[topology])
-            except BaseException as exc:  # re-raised in the main thread below
-                errors.append(exc)
 
-        threads = [threading.Thread(target=work, args=(t,), daemon=True) for t in TOPOLOGIES]
+def _stop_group(proc: subprocess.Popen, timeout_s: float = STOP_TIMEOUT_S) -> None:
+    """SIGTERM the run's process group (it rolls back and brings its lab down), then SIGKILL."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if proc.poll() is not None:
+            return
         try:
-            for th in threads:
-                th.start()
-            for th in threads:
-                th.join(timeout=120)
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def build_dashboard_store(home: Path) -> DashboardStore:
+    """One comparison of centralized and decentralized made by ``aftershock run`` (a subprocess)."""
+    settings = Settings(home=home).ensure()
+    experiment = _hostile_experiment(home.parent / "experiments")
+    log = home.parent / "runner.log"
+    with log.open("wb") as err:
+        proc = subprocess.Popen(_argv(experiment, TOPOLOGIES, 3, 4), env=_env(home, **_SHORT), cwd=str(ROOT),
+                                stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            out, _ = proc.communicate(timeout=RUN_TIMEOUT_S)
         finally:
-            running = {s["name"] for s in list_labs(settings)}
-            for r in results.values():
-                if r.get("lab") in running:
-                    lab_down(settings, r["lab"])
-        if errors:
-            raise errors[0]
-        # a run still going (its writer, this process, is alive): what the Live page lists
-        running_id = store.create_run(experiment=EXPERIMENT, topology="hybrid",
-                                      settings={"lab": "no-such-lab", "experiment": EXPERIMENT})
-        store.flush()
-    finally:
-        store.close()
-    (home / "lab_statuses.json").write_text(json.dumps({t: r.get("status_after_kill") for t, r in results.items()}))
-    return FilledStore(settings, cid, {t: r["run_id"] for t, r in results.items()}, running_id,
-                       {t: r.get("status_after_kill") or {} for t, r in results.items()})
+            _stop_group(proc)
+    if proc.returncode != 0:
+        raise AssertionError(f"aftershock run exited {proc.returncode}: {log.read_text()[-3000:]}")
+    summary = json.loads(out)
+    runs = {r["topology"]: r["run_id"] for r in summary["runs"]}
+    assert set(runs) == set(TOPOLOGIES), summary["runs"]
+    assert not list_labs(settings), "the runner left a lab running"
+    return DashboardStore(settings, summary["comparison_id"], runs, summary, experiment)
 
 
-_CACHE: dict[str, FilledStore] = {}
-_LOCK = threading.Lock()
+class HeldRun:
+    """A run of the runner kept *running* (its fault held) in ``store``'s home until :meth:`stop`."""
 
+    def __init__(self, store: DashboardStore) -> None:
+        self.store = store
+        self.proc: subprocess.Popen | None = None
+        self.run_id: str | None = None
+        self.lab: str | None = None
+        self._log = store.home.parent / "held-run.log"
 
-def filled_store_once(base: Path) -> FilledStore:
-    """Build the store the first time any test module asks for it; later calls reuse it."""
-    with _LOCK:
-        if "store" not in _CACHE:
-            _CACHE["store"] = build_filled_store(base / "home")
-        return _CACHE["store"]
+    def start(self) -> HeldRun:
+        env = _env(self.store.home, AFTERSHOCK_BASELINE_S="1", AFTERSHOCK_FAULT_S="850")
+        with self._log.open("wb") as err:
+            self.proc = subprocess.Popen(_argv(self.store.experiment_path, (HELD_TOPOLOGY,), 2, 1), env=env,
+                                         cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=err,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
+        wait_until(self._injected, HELD_READY_S, interval_s=0.5, what="the held run to inject its fault")
+        return self
+
+    def _injected(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"the held run exited {self.proc.returncode}: {self._log.read_text()[-3000:]}")
+        db = self.store.settings.store_dir
+        with RunStore.open(db, readonly=True) as store:
+            running = [r for r in store.list_runs(status="running").itertuples() if r.topology == HELD_TOPOLOGY]
+            if not running:
+                return False
+            run = store.get_run(running[0].run_id)
+        labs = {lab["name"]: lab for lab in list_labs(self.store.settings)}
+        lab = labs.get(run.lab or "")
+        if run.injected_at is None or lab is None or all(n.get("alive") for n in lab["nodes"]):
+            return False
+        self.run_id, self.lab = run.run_id, run.lab
+        return True
+
+    def stop(self) -> None:
+        """Stop the run (rollbacks run, the lab comes down); every process of it is gone afterwards."""
+        if self.proc is not None:
+            _stop_group(self.proc)
+        wait_until(lambda: self.lab not in {lab["name"] for lab in list_labs(self.store.settings)}, STOP_TIMEOUT_S,
+                   interval_s=0.2, what=f"the held run's lab {self.lab} to come down")

@@ -152,3 +152,13 @@ def test_lab_caption_counts_nodes_cuts_and_lossy_links() -> None:
                                                  {"name": "eu-n1", "region": "eu", "alive": False}],
               "links": [{"src": "us", "dst": "eu", "cut": True}, {"src": "eu", "dst": "us", "loss": 0.2}]}
     assert lab_caption(status) == "1/2 nodes alive · 1 directed link(s) cut · 1 lossy · regions: us, eu"
+
+
+def test_a_running_runs_fault_is_shaded_from_the_injection_until_it_is_recorded_or_lifted() -> None:
+    t0 = 1000.0
+    held = frames.timeline_fault_windows([], t0, now=1030.0, injected=True)
+    assert held[["start", "end", "what"]].values.tolist() == [[0.0, 30.0, "injected, not lifted yet"]]
+    rolled = frames.timeline_fault_windows([{"name": "heal", "type": "rollback", "start": 1012.0, "end": 1013.0}],
+                                           t0, now=1030.0, injected=True)
+    assert rolled[["start", "end"]].values.tolist() == [[0.0, 12.0]]
+    assert frames.timeline_fault_windows([], t0, now=1030.0).empty  # nothing injected: nothing shaded
