@@ -207,14 +207,14 @@ def _verdict(metric: str, a: str, b: str, sa: MetricSummary, sb: MetricSummary, 
     na, nb = ((noise or {}).get(a, {}).get(metric), (noise or {}).get(b, {}).get(metric))
     spreads = {a: na.spread if na else None, b: nb.spread if nb else None} if noise else None
     if sa.n == 0 or sb.n == 0:
-        return Verdict(metric, (a, b), "no_data", None, f"{metric}: no data for {a if sa.n == 0 else b}")
+        return Verdict(metric, (a, b), "no_data", None, f"{metric}: no data for {a if sa.n == 0 else b}", spreads)
     if sa.n < min_repeats or sb.n < min_repeats:
         text = f"{metric}: more repeats needed ({a}: {sa.n}, {b}: {sb.n}; need {min_repeats} each)"
-        return Verdict(metric, (a, b), "insufficient_repeats", None, text)
+        return Verdict(metric, (a, b), "insufficient_repeats", None, text, spreads)
     ia, ib = (sa.low, sa.high), (sb.low, sb.high)
     if intervals_overlap(ia, ib):
         text = f"{metric}: no clear difference between {a} and {b}"
-        return Verdict(metric, (a, b), "no_clear_difference", None, text)
+        return Verdict(metric, (a, b), "no_clear_difference", None, text, spreads)
     a_higher = ia[0] > ib[1]
     better, worse = (a, b) if a_higher == higher_better else (b, a)
     if noise and sa.median is not None and sb.median is not None:

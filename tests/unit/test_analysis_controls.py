@@ -34,6 +34,8 @@ def test_a_difference_within_the_control_noise_is_not_a_verdict() -> None:
     assert v.control_noise == {"a": 5.0, "b": 0.5}
     assert [r.run_id for r in s.results if r.control] == ["a-ctl-0", "a-ctl-1", "b-ctl-0", "b-ctl-1"]
     assert s.summary["a"]["runs"] == 3  # controls are not fault runs
+    others = [v for v in s.verdicts if v.metric != "ttr_s"]
+    assert others and all(v.control_noise is not None for v in others)  # every verdict carries the noise
     quiet = [_control(t, i, 0.0 + 0.01 * i) for t in ("a", "b") for i in range(2)]
     v = _ttr_verdict(compare(runs + quiet, comparison_id="c", experiment="e"))
     assert v.outcome == "clear" and v.decides and v.better == "a"
