@@ -152,10 +152,14 @@ class RayLauncher(Launcher):
                 info = await asyncio.wait_for(proc.handle.info.remote(), RESTART_POLL_S)
             except (TimeoutError, GetTimeoutError):
                 continue
-            except RayActorError:
-                self.events.emit("actor_dead", node=rec.name, region=rec.region, by="ray",
-                                 reason="Ray gave up restarting it (max_restarts)")
-                return
+            except RayActorError as exc:  # also while restarting ("unavailable"): ask Ray whether it is gone
+                state = await asyncio.to_thread(self.runtime.actor_state, proc.handle)
+                if state.get("State") == "DEAD":
+                    self.events.emit("actor_dead", node=rec.name, region=rec.region, by="ray",
+                                     reason=str(exc).strip().splitlines()[0][:200] if str(exc).strip() else "dead")
+                    return
+                await asyncio.sleep(POLL_S)
+                continue
             except RayError as exc:
                 log.debug("waiting for %s: %s", rec.name, exc)
                 await asyncio.sleep(RESTART_POLL_S)

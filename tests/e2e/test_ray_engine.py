@@ -27,6 +27,7 @@ from core.settings import Settings
 from core.wait import wait_until
 from engines.ray.engine import RayEngine, ray_lab_up
 from fleet.lab import lab_down, list_labs
+from store import RunStore
 from tests.e2e.test_engine_contract import small_topology
 from tests.support.labutil import availability, events, requests_between, wait_for_requests_until
 from tests.support.netns import loopback_netns, only_loopback_interfaces
@@ -168,6 +169,32 @@ def test_bad_ray_input_is_one_line_and_exit_2(ray_lab, tmp_path: Path) -> None:
                             tmp_path / "home", **token)
     assert "no live node for region(s) mars" in line and "--resources" in line
     assert _one_line_exit_2(["lab", "up", "decentralized", "--ray-address", "127.0.0.1:1"], tmp_path / "home")
+
+
+def test_a_run_on_ray_lands_in_the_store_with_its_engine(ray_lab, tmp_path: Path) -> None:
+    """`aftershock run ... --engine ray` attached to the module's cluster: stored like any run, engine beside it."""
+    _settings, status, _ = ray_lab
+    path = tmp_path / "small.yaml"
+    path.write_text(yaml.safe_dump(small_topology().model_dump()))
+    home = tmp_path / "runs"
+    env = {**os.environ, "AFTERSHOCK_HOME": str(home), "AFTERSHOCK_BASELINE_S": "2", "AFTERSHOCK_FAULT_S": "5",
+           "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": status["ray"]["auth_token_file"]}
+    env.pop("AFTERSHOCK_LAB", None)
+    proc = subprocess.run([str(AFTERSHOCK), "run", "node-loss", "-t", str(path), "--engine", "ray", "--ray-address",
+                           status["ray"]["address"], "--warmup", "3", "--observe", "3"],
+                          capture_output=True, text=True, timeout=500, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    with RunStore.open(Settings(home=home).store_dir, readonly=True) as store:
+        runs = store.list_runs()
+        assert len(runs) == 1
+        run = store.get_run(runs.run_id.iloc[0])
+    assert run["status"] == "completed" and run["topology"] == "contract"
+    engine = run["settings"]["engine"]
+    assert engine["name"] == "ray" and engine["address"] == status["ray"]["address"]
+    assert engine["started_by_aftershock"] is False and engine["health_check"] is None  # attached: not known
+    assert run["meta"]["engine"] == "ray"
+    assert [lab for lab in list_labs(Settings(home=home))] == []  # its lab is gone, the cluster is not
+    assert RayEngine(_settings, status["name"]).status().ready
 
 
 def test_kill_9_of_the_supervisor_leaves_no_ray_process(ray_lab) -> None:
