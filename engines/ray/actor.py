@@ -27,7 +27,7 @@ import ray
 
 from fleet.agents.__main__ import ENTRIES
 from fleet.agents.config import ChildConfig, Seed
-from fleet.agents.proc import READY_PREFIX
+from fleet.agents.proc import READY_PREFIX, set_pdeathsig
 
 __all__ = ["NodeHostActor", "READY_TIMEOUT_S"]
 
@@ -70,6 +70,7 @@ class NodeHostActor:
     """One lab node (role ``node`` or ``hub``) hosted by a Ray actor; ``info`` says where it serves."""
 
     def __init__(self, config_json: str):
+        set_pdeathsig()  # the node dies with its raylet, as a lab child dies with its supervisor
         config = ChildConfig.from_json(config_json)
         self._reconstructed = bool(ray.get_runtime_context().was_current_actor_reconstructed)
         if self._reconstructed and config.kind == "decentralized":

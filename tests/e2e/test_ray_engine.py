@@ -186,7 +186,7 @@ def test_a_run_on_ray_lands_in_the_store_with_its_engine(ray_lab, tmp_path: Path
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     with RunStore.open(Settings(home=home).store_dir, readonly=True) as store:
         runs = store.list_runs()
-        assert len(runs) == 1
+        assert len(runs) == 1, proc.stdout[-1500:] + proc.stderr[-1500:]
         run = store.get_run(runs.run_id.iloc[0])
     assert run["status"] == "completed" and run["topology"] == "contract"
     engine = run["settings"]["engine"]
@@ -213,4 +213,8 @@ def test_kill_9_of_the_supervisor_leaves_no_ray_process(ray_lab) -> None:
     def gone() -> bool:
         return all(dead(p) for p in procs)
 
-    wait_until(gone, 30, interval_s=0.2, what="every process of the Ray cluster gone")
+    try:
+        wait_until(gone, 60, interval_s=0.2, what="every process of the Ray cluster gone")
+    except TimeoutError:
+        survivors = [(p.pid, p.name()) for p in procs if not dead(p)]
+        raise AssertionError(f"survivors of the supervisor's kill -9: {survivors}") from None
