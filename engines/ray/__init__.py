@@ -7,6 +7,6 @@ with the lab; with one, the topology is deployed onto that cluster, which is nev
 Modules: :mod:`.options` (what the engine is told, Ray's failure detection on the lab's clock), :mod:`.cluster`
 (the local cluster, bad-input checks), :mod:`.actor` (a node as a Ray actor), :mod:`.runtime` (the supervisor's
 connection to Ray and Ray's view), :mod:`.launcher` and :mod:`.supervisor` (the lab's supervisor with actors),
-:mod:`.engine` (bring up, the ``Engine``), :mod:`.fate` (processes that die with their parent).
+:mod:`.engine` (bring up, the ``Engine``), :mod:`.keeper` (nothing of a Ray node outlives its supervisor).
 Only :mod:`.supervisor`, :mod:`.runtime`, :mod:`.launcher` and :mod:`.actor` import Ray.
 """

@@ -3,12 +3,12 @@
 One head node (the GCS, no region, no CPUs, so no agent lands on it) and one Ray node per region, each a raylet
 of its own started by ``ray start --block`` with a custom resource naming its region (``region:us-east``), every
 process told ``--node-ip-address 127.0.0.1``, the dashboard off. Why ``--block``: that ``ray start`` stays the
-parent of its node's processes and shares its fate with them (Ray's own kernel fate-sharing), and we start it
-through :mod:`engines.ray.fate` so it dies with its supervisor: a ``kill -9`` anywhere leaves no Ray process.
+parent of its node's processes, and its keeper above it collects whatever a dying node orphans.
 
 Why not ``ray stop``: it stops every Ray process of the machine, an attached cluster's included. We stop exactly
 the processes we started (each ``ray start``'s process tree), then any process whose command line names this
-cluster's own temporary directory.
+cluster's own temporary directory. Each ``ray start`` runs under a keeper (:mod:`engines.ray.keeper`) that kills
+every process below it when the supervisor is gone, even by ``kill -9``.
 """
 
 from __future__ import annotations
@@ -162,8 +162,9 @@ class LocalCluster:
         env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
         with open(log_path, "ab") as fh:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "engines.ray.fate", ray_command(), "start", *args, "--block",
-                stdin=asyncio.subprocess.DEVNULL, stdout=fh, stderr=asyncio.subprocess.STDOUT, env=env)
+                sys.executable, "-m", "engines.ray.keeper", ray_command(), "start", *args, "--block",
+                stdin=asyncio.subprocess.DEVNULL, stdout=fh, stderr=asyncio.subprocess.STDOUT, env=env,
+                start_new_session=True)
         self.procs[key] = proc
         deadline = asyncio.get_running_loop().time() + START_TIMEOUT_S
         while True:
@@ -205,14 +206,16 @@ class LocalCluster:
         return proc is not None and proc.returncode is None
 
     async def kill_region(self, region: str) -> list[int]:
-        """SIGKILL the region's Ray node: its ``ray start``, raylet, workers (our actors) and agents, at once."""
+        """SIGKILL the region's Ray node: its ``ray start``, raylet, workers (our actors) and agents, at once
+        (its keeper does it, and collects the orphans a dying raylet leaves)."""
         proc = self.procs.get(region)
         if proc is None or proc.returncode is not None:
             return []
-        tree = _tree(proc.pid)
-        _kill_all(tree)
+        tree = _tree(proc.pid)[1:]
+        _kill_all(tree)  # the node's processes first, in one sweep: nobody notices the others going
+        with suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGUSR1)  # then the keeper: whatever was orphaned meanwhile
         await proc.wait()
-        psutil.wait_procs(tree, timeout=5)
         return [p.pid for p in tree]
 
     async def start_region(self, region: str) -> None:
@@ -234,21 +237,20 @@ class LocalCluster:
         return list(seen.values())
 
     async def stop(self) -> None:
-        """Regions first (their actors are stopped already: SIGKILL), the head last (SIGTERM, then SIGKILL)."""
+        """Regions first (their actors are stopped already: at once), then the head: its keeper asks ``ray start``
+        to stop for a grace period, then kills what is left; a keeper that does not answer is killed last."""
         for region in self.regions:
             await self.kill_region(region)
-        for keys in (["head"],):
-            live = [self.procs[k] for k in keys if k in self.procs and self.procs[k].returncode is None]
-            trees = [p for proc in live for p in _tree(proc.pid)]
-            for proc in live:
+        head = self.procs.get("head")
+        if head is not None and head.returncode is None:
+            for sig, wait_s in ((signal.SIGTERM, STOP_GRACE_S + 3), (signal.SIGUSR1, 5.0), (signal.SIGKILL, 5.0)):
                 with suppress(ProcessLookupError):
-                    proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(asyncio.gather(*(p.wait() for p in live)), STOP_GRACE_S)
-            except TimeoutError:
-                log.warning("the local Ray cluster did not stop in %.0fs; killing it", STOP_GRACE_S)
-            _kill_all(trees)
-            await asyncio.gather(*(p.wait() for p in live))
+                    head.send_signal(sig)
+                try:
+                    await asyncio.wait_for(head.wait(), wait_s)
+                    break
+                except TimeoutError:
+                    log.warning("the local Ray cluster's head did not stop in %.0fs after signal %d", wait_s, sig)
         leftovers = self.processes()
         _kill_all(leftovers)
         psutil.wait_procs(leftovers, timeout=5)
