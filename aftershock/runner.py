@@ -220,6 +220,25 @@ def control_experiment(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _execute(plan: RunPlan, experiment: dict[str, Any], outcome: RunOutcome, guard: _Guard, settings: Settings,
+             progress: Callable[[str], None], label: str, name: str) -> None:
+    """The experiment and the observation after it, the same for labs and targets: refused under the emergency
+    stop (nothing injected yet, nothing to roll back), rollbacks always, no observation after a stop."""
+    if (stopped := stop_state(settings.home)) is not None:
+        outcome.status, outcome.aborted_reason = "aborted", stopped.describe()
+        return
+    progress(f"{label}: experiment {name}")
+    guard.armed_at, guard.active = time.time(), True
+    # "always": rollbacks run whatever happened, Ctrl-C and SIGTERM included (chaoslib skips them otherwise).
+    journal = run_experiment(experiment, settings={"runtime": {"rollbacks": {"strategy": "always"}}})
+    guard.active = False
+    outcome.status = _run_status(journal, guard)
+    outcome.aborted_reason = guard.tripped
+    if outcome.status != "interrupted" and stop_state(settings.home) is None:
+        progress(f"{label}: observing recovery {plan.observe_s:g}s")
+        time.sleep(plan.observe_s)
+
+
 def _prepare(exp: LoadedExperiment, *, lab: str, settings: Settings, run_id: str,
              intensity: float | None, seed: int, control: bool = False) -> dict[str, Any]:
     data = control_experiment(exp.data) if control else copy.deepcopy(exp.data)
@@ -317,21 +336,9 @@ def _run_one(plan: RunPlan, exp: LoadedExperiment, topo: Topology, repeat: int, 
         ticker.start()
         progress(f"{label}: warm-up {plan.warmup_s:g}s")
         time.sleep(plan.warmup_s)
-        if (stopped := stop_state(settings.home)) is not None:  # nothing injected yet: nothing to roll back
-            outcome.status, outcome.aborted_reason = "aborted", stopped.describe()
-            return outcome
-        progress(f"{label}: experiment {exp.name}")
         experiment = _prepare(exp, lab=status["name"], settings=settings, run_id=run_id, intensity=intensity,
                               seed=seed, control=control)
-        guard.armed_at, guard.active = time.time(), True
-        # "always": rollbacks run whatever happened, Ctrl-C and SIGTERM included (chaoslib skips them otherwise).
-        journal = run_experiment(experiment, settings={"runtime": {"rollbacks": {"strategy": "always"}}})
-        guard.active = False
-        outcome.status = _run_status(journal, guard)
-        outcome.aborted_reason = guard.tripped
-        if outcome.status != "interrupted" and stop_state(settings.home) is None:
-            progress(f"{label}: observing recovery {plan.observe_s:g}s")
-            time.sleep(plan.observe_s)
+        _execute(plan, experiment, outcome, guard, settings, progress, label, exp.name)
     except KeyboardInterrupt:
         outcome.status = "interrupted"
     finally:

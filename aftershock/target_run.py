@@ -25,18 +25,17 @@ from typing import Any
 
 import psutil
 from chaoslib.configuration import load_configuration
-from chaoslib.experiment import run_experiment
 
 from aftershock.runner import (
     Interrupted,
     Progress,
     RunOutcome,
     RunPlan,
+    _execute,
     _Guard,
     _no_progress,
     _prepare,
     _record,
-    _run_status,
     _sigterm_as_interrupt,
     _Ticker,
 )
@@ -46,7 +45,7 @@ from collectors.prometheus import PrometheusSource, escape_label_value
 from core.errors import CollectorError, EngineError, UserError
 from core.logs import read_events_since
 from core.settings import Settings
-from core.stop import check_not_stopped, stop_state
+from core.stop import check_not_stopped
 from engines import engine_for, load_target, open_target
 from engines.kubernetes.loadgen import BackgroundLoad, ServiceLoad
 from engines.kubernetes.target import KubeTarget
@@ -202,21 +201,10 @@ def _run_target_one(plan: RunPlan, exp: LoadedExperiment, target: KubeTarget, re
         ticker.start()
         progress(f"{label}: warm-up {plan.warmup_s:g}s")
         time.sleep(plan.warmup_s)
-        if (stopped := stop_state(settings.home)) is not None:
-            outcome.status, outcome.aborted_reason = "aborted", stopped.describe()
-            return outcome
-        progress(f"{label}: experiment {exp.name}")
         experiment = _prepare(exp, lab=target.name, settings=settings, run_id=run_id, intensity=None, seed=seed,
                               control=control)
         experiment["configuration"]["aftershock_target"] = target.name
-        guard.armed_at, guard.active = time.time(), True
-        journal = run_experiment(experiment, settings={"runtime": {"rollbacks": {"strategy": "always"}}})
-        guard.active = False
-        outcome.status = _run_status(journal, guard)
-        outcome.aborted_reason = guard.tripped
-        if outcome.status != "interrupted" and stop_state(settings.home) is None:
-            progress(f"{label}: observing recovery {plan.observe_s:g}s")
-            time.sleep(plan.observe_s)
+        _execute(plan, experiment, outcome, guard, settings, progress, label, exp.name)
     except KeyboardInterrupt:
         outcome.status = "interrupted"
     finally:

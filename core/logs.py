@@ -99,6 +99,12 @@ class CsvLogWriter:
             os.write(self._fd, (",".join(self.columns) + "\n").encode())
 
     def write_rows(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Append rows; a row of the wrong width is a writer's bug (readers would skip it silently): raise."""
+        rows = list(rows)
+        bad = next((row for row in rows if len(row) != len(self.columns)), None)
+        if bad is not None:
+            raise ValueError(f"{self.path.name}: a row of {len(bad)} fields for {len(self.columns)} columns "
+                             f"({', '.join(self.columns)})")
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\n").writerows(rows)
         data = buf.getvalue()

@@ -43,16 +43,17 @@ Source = Literal["auto", "request_log", "series"]
 DEFAULT_WINDOW_S = 120.0
 
 
-def ray_restarts(engine: dict[str, Any] | None) -> bool:
-    """The run left recovery to Ray's actor restarts (settings.engine of a run on the Ray engine)."""
-    return bool(engine) and engine.get("name") == "ray" and engine.get("restarts") == "engine"
+def ray_restarts(engine: dict[str, Any] | str | None) -> bool:
+    """The run left recovery to Ray's actor restarts (settings.engine of a run on the Ray engine; other engines
+    record their name only)."""
+    return isinstance(engine, dict) and engine.get("name") == "ray" and engine.get("restarts") == "engine"
 
 
-def detection_bound(topology: dict[str, Any], engine: dict[str, Any] | None = None) -> DetectionBound | None:
+def detection_bound(topology: dict[str, Any], engine: dict[str, Any] | str | None = None) -> DetectionBound | None:
     """The physical detection bound of a topology (as stored in a run's settings); under Ray's restarts, Ray's
     own (from the health-check config recorded with the run; none when the attached cluster's is unknown)."""
     if ray_restarts(engine):
-        assert engine is not None
+        assert isinstance(engine, dict)
         hc = engine.get("health_check")
         if not hc:
             return None

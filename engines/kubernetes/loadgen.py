@@ -120,7 +120,8 @@ class ServiceLoad:
                 session.turn = turn
         self.counts[outcome] += 1
         self._rows.append([f"{started_wall:.6f}", f"{started_wall + latency:.6f}", self.load.client_region,
-                           session.id, outcome, f"{latency:.6f}", agent, served, session_ok, 1, task])
+                           session.id, outcome, f"{latency:.6f}", agent, served, session_ok, 1, task,
+                           f"{float(self.load.tasks_per_s):g}"])
 
     def _flush(self) -> None:
         if self._rows and self._log is not None:
