@@ -35,8 +35,9 @@ __all__ = ["attach", "release_all", "held", "max_fault_s", "interrupt_experiment
 
 log = logging.getLogger("aftershock.chaos.lease")
 
-#: How long the lab waits for a renewal before it reverts our faults; renewals come every TTL_S / 4.
-TTL_S = 2.0
+#: How long the lab waits for a renewal before it reverts our faults (renewals come every 0.5 s): long enough for
+#: a loaded machine, short enough that a hung controller's faults go within 5 s (TTL_S + the lab's 0.25 s tick).
+TTL_S = 3.5
 _DROP_AFTER_FAILURES = 5
 
 
@@ -101,14 +102,14 @@ def attach(lab: LabRef, configuration: Mapping[str, Any] | None, run: str | None
     with _lock:
         held_lease = _held.get(key)
         if held_lease is None:
-            own = LabEngine(lab.settings, lab.name, status=lab.status, timeout_s=max(0.5, TTL_S / 2))
+            own = LabEngine(lab.settings, lab.name, status=lab.status, timeout_s=TTL_S / 2)
             try:
                 opened = own.open_lease(holder=actor(), pid=os.getpid(), run=run, ttl_s=TTL_S,
                                         max_fault_s=limit)
             except AftershockError as exc:  # an older lab without leases: faults still expire at its cap
                 log.warning("lab %s: no lease (%s); the dead-man cannot cover this controller", lab.name, exc)
                 return None
-            period = float(opened.get("period_s", TTL_S / 4))
+            period = float(opened.get("period_s", 0.5))
             held_lease = _Held(str(opened["lease"]), lab.name, key[0], own, period, run)
             _held[key] = held_lease
             log.info("lease %s on lab %s (faults at most %.0f s)", held_lease.id, lab.name, limit)
@@ -147,7 +148,7 @@ def _keep() -> None:
     while True:
         with _lock:
             leases = list(_held.values())
-        period = min((h.period_s for h in leases), default=TTL_S / 4)
+        period = min((h.period_s for h in leases), default=0.5)
         for lease in leases:
             state = stop_state(lease.home)
             if state is not None:

@@ -49,6 +49,7 @@ ACTOR_HEADER = "X-Aftershock-Actor"
 PERIOD_S = 0.25
 DEFAULT_TTL_S = 2.0
 MIN_TTL_S, MAX_TTL_S = 0.5, 4.0  # a dead controller's faults are reverted within 5 s, whatever it asked
+STALL_S = 1.0  # a tick later than this after the previous one means the supervisor's loop was stalled
 #: Control API paths that inject a fault (refused under an emergency stop); ``/link`` injects when it moves a
 #: link away from the topology (a cut, loss, or more latency).
 INJECTING_PATHS = frozenset({"/kill-node", "/kill-agent", "/kill-region", "/pause-node", "/throttle-node"})
@@ -130,6 +131,7 @@ class DeadMan:
         self.faults: list[Fault] = []
         self._ids = itertools.count(1)
         self._stop_handled: float | None = None
+        self._last_tick: float | None = None
 
     # ---- leases (control API) ------------------------------------------------------------
     def open_lease(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -144,7 +146,7 @@ class DeadMan:
         self.leases[lease.id] = lease
         log.info("lease %s opened by %s (pid %s, ttl %.1fs, faults at most %.0fs)", lease.id, lease.holder, pid, ttl,
                  max_fault)
-        return {**lease.as_dict(), "period_s": ttl / 4}
+        return {**lease.as_dict(), "period_s": min(0.5, ttl / 4)}
 
     def renew(self, body: dict[str, Any]) -> dict[str, Any]:
         lease = self.leases.get(str(body.get("lease")))
@@ -284,6 +286,12 @@ class DeadMan:
     async def tick(self) -> None:
         """One pass: the stop file, dead leases, expired faults; then forget faults that are no longer active."""
         now = self.clock()
+        if self._last_tick is not None and now - self._last_tick > STALL_S:
+            # our own loop was stalled (a loaded machine): no renewal could be served meanwhile, so that time
+            # does not count against any lease (a live controller is never taken for a dead one)
+            for lease in self.leases.values():
+                lease.renewed += now - self._last_tick - PERIOD_S
+        self._last_tick = now
         state = stop_state(self.home)
         if state is None:
             self._stop_handled = None
@@ -300,7 +308,7 @@ class DeadMan:
         expired = [f for f in self.faults if now >= f.deadline]
         if expired:
             for fault in await self.revert(expired):
-                self.events.emit("fault_expired", kind=fault.kind, target=fault.target, who=fault.who)
+                self.events.emit("fault_expired", fault=fault.kind, target=fault.target, who=fault.who)
                 record(self.home, "expired", f"supervisor of lab {self.lab}", lab=self.lab, run=fault.run,
                        target=fault.target, kind=fault.kind, injected_by=fault.who, started_at=fault.started_at)
             self.faults = [f for f in self.faults if f not in expired]
