@@ -162,7 +162,8 @@ class LocalCluster:
         env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
         with open(log_path, "ab") as fh:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "engines.ray.keeper", ray_command(), "start", *args, "--block",
+                sys.executable, "-m", "engines.ray.keeper", *(["--remove", str(self.root)] if key == "head" else []),
+                ray_command(), "start", *args, "--block",
                 stdin=asyncio.subprocess.DEVNULL, stdout=fh, stderr=asyncio.subprocess.STDOUT, env=env,
                 start_new_session=True)
         self.procs[key] = proc

@@ -1,4 +1,6 @@
-"""``python -m engines.ray.keeper CMD ...``: the keeper of one ``ray start --block``; nothing below it survives it.
+"""``python -m engines.ray.keeper [--remove DIR] CMD ...``: the keeper of one ``ray start --block``.
+
+Nothing below a keeper survives it; the head's keeper also removes the cluster's temporary directory (``--remove``).
 
 Why a keeper: Ray's node processes do not all share their parent's fate (the dashboard and runtime-env agents
 outlive a killed raylet for minutes), and once orphaned they belong to init, where nobody would find them. The
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -62,8 +65,11 @@ def _kill_everything_below() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
+    remove: str | None = None
+    if args[:1] == ["--remove"] and len(args) > 2:  # the head's keeper: the cluster's temp dir goes with it
+        remove, args = args[1], args[2:]
     if not args:
-        raise SystemExit("usage: python -m engines.ray.keeper CMD [ARGS...]")
+        raise SystemExit("usage: python -m engines.ray.keeper [--remove DIR] CMD [ARGS...]")
     parent = os.getppid()
     _subreaper()
     asked: dict[str, bool] = {"term": False, "kill": False}
@@ -85,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
             break
         _reap()
     _kill_everything_below()
+    if remove:
+        shutil.rmtree(remove, ignore_errors=True)
     code = child.poll()
     return 0 if code is None else (code if code >= 0 else 128 - code)
 
