@@ -25,6 +25,7 @@ from core.audit import ENV_ACTOR
 from core.errors import UserError
 from core.runproc import RunCommand, spawn_run
 from core.settings import Settings
+from core.stop import check_not_stopped
 from fleet.lab import lab_down, lab_up
 from fleet.topology import builtin_names
 
@@ -67,6 +68,7 @@ def launch(settings: Settings, experiment: str, topologies: list[str], repeat: i
     """Start ``aftershock run`` in the background; raises :class:`UserError` for anything not in the library.
 
     ``actor`` (``dashboard session ID``) is who the audit log names for the run's injections and rollbacks."""
+    check_not_stopped(settings.home, "launch")  # the emergency stop: say so here, not as a failed launch
     if experiment not in library_experiments():
         raise UserError(f"{experiment!r} is not a library experiment; the dashboard only runs chaos/experiments/*")
     known = topology_names()

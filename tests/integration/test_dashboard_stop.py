@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.audit import read_audit, record
-from core.stop import stop_state
+from core.errors import EmergencyStopped
+from core.settings import Settings
+from core.stop import set_stop, stop_state
+from dashboards.launcher import launch
 
 TIMEOUT = 60
 
@@ -81,3 +85,13 @@ def test_the_audit_page_keeps_hostile_strings_as_text_and_reports_torn_lines(tmp
     frame = at.dataframe[0].value
     assert frame["target"].iloc[0] == "<img src=x onerror=alert(1)>"
     assert any("1 unreadable line" in w.value for w in at.warning)
+
+
+def test_a_launch_under_the_stop_is_refused_with_one_line_and_nothing_started(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home")
+    set_stop(settings.home, "user alice")
+    started: list[object] = []
+    with pytest.raises(EmergencyStopped) as refused:
+        launch(settings, "node-loss", ["decentralized"], popen=lambda *a, **k: started.append(a))
+    assert "launch refused" in str(refused.value) and "\n" not in str(refused.value)
+    assert started == [] and not (settings.home / "dashboard").exists()
