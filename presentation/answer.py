@@ -88,7 +88,9 @@ def topology_clause(summary: Mapping[str, Any], topology: str) -> str:
     depth, lost = _median(body, "depth"), _median(body, "lost_tasks")
     fault_s, what = _median(body, "fault_s"), _what(summary, topology)
     dip = _dip(depth)
-    if kind == "self_healed":
+    if depth is not None and depth < 0.01 and kind != "not_recovered":
+        clause = "no visible impact (under 1 % dip)"
+    elif kind == "self_healed":
         ttr = _median(body, "ttr_s")
         clause = f"{dip}, healed by itself in {fmt_seconds(ttr)}" if ttr is not None else f"{dip}, healed by itself"
     elif kind == "recovered_after_lift":

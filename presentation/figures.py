@@ -24,7 +24,10 @@ from presentation.plotstyle import (
     empty_figure,
     esc,
     layout,
+    note,
     topology_colours,
+    vline,
+    vrect,
 )
 from presentation.runfigures import agents_figure, agents_heatmap, events_figure, lanes_figure, run_timeline_figure
 from presentation.text import local_datetimes, metric
@@ -69,21 +72,22 @@ def _line_traces(fig: go.Figure, curves: pd.DataFrame, y: str, colours: dict[str
         seen.add(name)
 
 
-def _shade_windows(fig: go.Figure, windows: pd.DataFrame | None, colours: dict[str, str]) -> None:
-    """The fault's active span per topology (injection to lift), named once in the legend with what it did
-    (a label inside the plot would sit on the curves' markers)."""
+def _shade_windows(fig: go.Figure, windows: pd.DataFrame | None) -> list[dict]:
+    """The fault's active span per topology (injection to lift), as shapes in one fault colour (spans of several
+    topologies overlap: darker where they agree); named once in the legend, with what the fault did when every
+    topology saw the same (a label inside the plot would sit on the curves' markers)."""
     if windows is None or windows.empty:
-        return
+        return []
     windows = windows[windows["end"] > windows["start"]]
     if windows.empty:
-        return
-    whats = [str(w) for w in windows.get("what", pd.Series(dtype=str)).dropna() if str(w)]
-    for topo, g in windows.groupby("topology", sort=True):
-        fig.add_vrect(x0=float(g["start"].min()), x1=float(g["end"].max()), line_width=0, opacity=0.10,
-                      layer="below", fillcolor=colours.get(str(topo), FAULT_COLOUR))
-    label = "fault active (injection to lift)" + (f": {whats[0]}" if whats else "")
+        return []
+    whats = sorted({str(w) for w in windows.get("what", pd.Series(dtype=str)).dropna() if str(w)})
+    shapes = [vrect(float(g["start"].min()), float(g["end"].max()), colour=FAULT_COLOUR, opacity=0.07)
+              for _, g in windows.groupby("topology", sort=True)]
+    label = "fault active (injection to lift)" + (f": {whats[0]}" if len(whats) == 1 else "")
     fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=esc(label), hoverinfo="skip",
                              marker=dict(symbol="square", size=14, color="rgba(120,144,156,0.35)")))
+    return shapes
 
 
 def _value_at(curve: pd.DataFrame, t: float, column: str = "availability") -> float:
@@ -125,12 +129,11 @@ def availability_figure(curves: pd.DataFrame, windows: pd.DataFrame | None = Non
         return empty_figure("no availability data")
     colours = topology_colours(curves["topology"].astype(str).unique().tolist())
     fig = go.Figure(layout=layout(height=400))
-    _shade_windows(fig, windows, colours)
-    fig.add_vline(x=0, line_dash="dash", line_color="#555", line_width=1, annotation_text="injection",
-                  annotation_position="bottom right", annotation=dict(font=dict(size=11, color="#555")))
+    shapes = [*_shade_windows(fig, windows), vline(0)]
     _line_traces(fig, curves, "availability", colours, max_points, step=True)
     _markers(fig, curves, markers, colours)
-    fig.update_layout(title=esc(title), xaxis_title=X_SINCE_INJECTION, yaxis_title="availability")
+    fig.update_layout(title=esc(title), xaxis_title=X_SINCE_INJECTION, yaxis_title="availability", shapes=shapes,
+                      annotations=[note("injection", 0, 0, xanchor="left", yanchor="bottom")])
     fig.update_yaxes(range=[-0.02, 1.12], tickformat=".0%", tickvals=[0, 0.2, 0.4, 0.6, 0.8, 1.0])
     return fig
 
@@ -146,14 +149,13 @@ def metric_figure(curves: pd.DataFrame, columns: list[str] | dict[str, str], *, 
     labels = dict(columns) if isinstance(columns, dict) else {c: c for c in columns}
     colours = topology_colours(curves["topology"].astype(str).unique().tolist())
     fig = go.Figure(layout=layout())
-    _shade_windows(fig, windows, colours)
+    shapes = [*_shade_windows(fig, windows), vline(0)]
     dashes = ("solid", "dot", "dash", "dashdot")
     for i, (col, label) in enumerate(labels.items()):
         if col in curves.columns:
             _line_traces(fig, curves, col, colours, max_points, dash=dashes[i % len(dashes)], suffix=f" {label}",
                          step=step)
-    fig.add_vline(x=0, line_dash="dash", line_color="#555", line_width=1)
-    fig.update_layout(title=esc(title), xaxis_title=X_SINCE_INJECTION, yaxis_title=esc(yaxis))
+    fig.update_layout(title=esc(title), xaxis_title=X_SINCE_INJECTION, yaxis_title=esc(yaxis), shapes=shapes)
     if log_y:
         fig.update_yaxes(type="log")
     return fig

@@ -296,7 +296,7 @@ def markers_frame(summary: Mapping[str, Any] | None) -> pd.DataFrame:
         if m.get("ttd_s") is not None:
             rows.append({**keys, "kind": "detected", "t": float(m["ttd_s"])})
         back = m.get("returned_s") if m.get("returned_s") is not None else m.get("ttr_s")
-        if back is not None and m.get("recovery") not in ("no_impact", "no_data"):
+        if back is not None and back > 0 and m.get("recovery") not in ("no_impact", "no_data"):
             rows.append({**keys, "kind": "recovered", "t": float(back)})
     return pd.DataFrame(rows, columns=["run_id", "topology", "kind", "t"])
 

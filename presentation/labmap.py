@@ -21,7 +21,7 @@ __all__ = ["lab_figure", "lab_caption", "region_layout", "link_label", "HUB_ROLE
 
 HUB_ROLES = frozenset({"hub", "gateway", "standby"})
 _COLS = 3
-_DX, _DY = 0.34, 0.36  # node spacing inside a region box
+_DX, _DY = 0.42, 0.52  # node spacing inside a region box (room for a two-line label under each node)
 _PAD = 0.22
 _CUT, _LOSSY, _OK = "#c62828", "#ef6c00", "#9e9e9e"
 
@@ -79,6 +79,8 @@ def lab_figure(nodes: pd.DataFrame, links: pd.DataFrame, *, title: str = "Topolo
     place = region_layout(regions, {str(k): int(v) for k, v in sizes.items()})
     tall = max(h for *_, h in place.values())
     fig = go.Figure(layout=layout(height=int(240 + 150 * tall * (2.2 if len(regions) > 2 else 1)), legend=True))
+    shapes: list[dict] = []
+    notes: list[dict] = []
     by_pair: dict[tuple[str, str], dict[str, pd.Series]] = {}
     for link in (links if links is not None else pd.DataFrame()).itertuples(index=False):
         if str(link.src) in place and str(link.dst) in place and link.src != link.dst:
@@ -95,31 +97,31 @@ def lab_figure(nodes: pd.DataFrame, links: pd.DataFrame, *, title: str = "Topolo
         x1, y1 = _edge(bx, by_, bw, bh, ax, ay)
         fig.add_trace(go.Scatter(x=[x0, x1], y=[y0, y1], mode="lines", showlegend=False, hoverinfo="skip",
                                  line=dict(color=colour, width=3, dash="dash" if colour == _CUT else "solid")))
-        fig.add_annotation(x=(x0 + x1) / 2, y=(y0 + y1) / 2, text=esc(text), showarrow=False,
-                           font=dict(size=11, color=colour if colour != _OK else "#555"),
-                           bgcolor="rgba(255,255,255,0.9)", borderpad=2)
+        notes.append(dict(x=(x0 + x1) / 2, y=(y0 + y1) / 2, text=esc(text), showarrow=False,
+                          font=dict(size=11, color=colour if colour != _OK else "#555"),
+                          bgcolor="rgba(255,255,255,0.9)", borderpad=2))
     xs: dict[str, list[float]] = {}
     ys: dict[str, list[float]] = {}
     labels: dict[str, list[str]] = {}
     symbols: dict[str, list[str]] = {}
     for region in regions:
         cx, cy, w, h = place[region]
-        fig.add_shape(type="rect", x0=cx - w / 2, x1=cx + w / 2, y0=cy - h / 2, y1=cy + h / 2, layer="below",
-                      line=dict(color="#90a4ae", width=1.5), fillcolor="rgba(236,239,241,0.6)")
-        fig.add_annotation(x=cx, y=cy + h / 2, text=f"<b>{esc(region)}</b>", showarrow=False, yanchor="bottom",
-                           font=dict(size=13, color="#37474f"))
+        shapes.append(dict(type="rect", x0=cx - w / 2, x1=cx + w / 2, y0=cy - h / 2, y1=cy + h / 2, layer="below",
+                           line=dict(color="#90a4ae", width=1.5), fillcolor="rgba(236,239,241,0.6)"))
+        notes.append(dict(x=cx, y=cy + h / 2, text=f"<b>{esc(region)}</b>", showarrow=False, yanchor="bottom",
+                          font=dict(size=13, color="#37474f")))
         members = nodes[nodes["region"].astype(str) == region].reset_index(drop=True)
         cols = min(_COLS, len(members))
         for i, node in members.iterrows():
             col, row = i % _COLS, i // _COLS
             x = cx - (cols - 1) * _DX / 2 + col * _DX
-            y = cy + h / 2 - _PAD / 2 - 0.2 - row * _DY
+            y = cy + h / 2 - _PAD / 2 - 0.16 - row * _DY
             health = str(node["health"])
             xs.setdefault(health, []).append(x)
             ys.setdefault(health, []).append(y)
             short = str(node["node"]).removeprefix(f"{region}-")
-            agents = f" {node['agents_alive']}/{node['agents']}" if int(node["agents"]) else ""
-            labels.setdefault(health, []).append(esc(f"{short}{agents}"))
+            agents = f"<br>{node['agents_alive']}/{node['agents']}" if int(node["agents"]) else ""
+            labels.setdefault(health, []).append(f"{esc(short)}{agents}")
             symbols.setdefault(health, []).append("square" if str(node["role"]) in HUB_ROLES else "circle")
     for health in ("alive", "paused", "dead"):  # every state in the legend, so the colours read without a key
         fig.add_trace(go.Scatter(
@@ -128,11 +130,11 @@ def lab_figure(nodes: pd.DataFrame, links: pd.DataFrame, *, title: str = "Topolo
             textposition="bottom center", textfont=dict(size=10, color="#37474f"),
             marker=dict(size=18, color=HEALTH_COLOURS[health], symbol=symbols.get(health, ["circle"]),
                         line=dict(color="#fff", width=1.5)),
-            hovertemplate="%{text}<br>" + health + "<extra></extra>"))
+            hovertemplate="%{text}<br>" + health + " (agents alive/total)<extra></extra>"))
     fig.update_xaxes(visible=False, scaleanchor="y", scaleratio=1)
     fig.update_yaxes(visible=False)
     fig.update_layout(title=esc(title), margin=dict(l=20, r=20, t=50, b=60), plot_bgcolor="#fff",
-                      legend=dict(y=-0.04))
+                      legend=dict(y=-0.04), shapes=shapes, annotations=notes)
     return fig
 
 

@@ -20,6 +20,9 @@ from presentation.plotstyle import (
     esc,
     layout,
     legend_y,
+    note,
+    vline,
+    vrect,
 )
 
 __all__ = ["ACTIVITY_COLOURS", "lanes_figure", "run_timeline_figure", "agents_figure", "agents_heatmap",
@@ -63,8 +66,7 @@ def lanes_figure(activities: pd.DataFrame) -> go.Figure:
         return empty_figure("no activity timeline stored for this run")
     fig = go.Figure(layout=layout(height=120 + 26 * len(activities), barmode="overlay"))
     _add_lanes(fig, activities)
-    fig.add_vline(x=0, line_dash="dash", line_color="#555", line_width=1)
-    fig.update_layout(title="Experiment activities", xaxis_title=X_SINCE_INJECTION)
+    fig.update_layout(title="Experiment activities", xaxis_title=X_SINCE_INJECTION, shapes=[vline(0)])
     return fig
 
 
@@ -89,10 +91,13 @@ def run_timeline_figure(curve: pd.DataFrame, activities: pd.DataFrame, *, window
         fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name="availability", line=dict(color=PALETTE[0],
                                  width=1.8, shape="hv"),
                                  hovertemplate="t=%{x:.1f} s<br>%{y:.3f}<extra></extra>"), row=2, col=1)
-    if windows is not None and not windows.empty:
-        fig.add_vrect(x0=float(windows["start"].min()), x1=float(windows["end"].max()), fillcolor=FAULT_COLOUR,
-                      opacity=0.08, line_width=0, layer="below", row="all", col=1)
-    fig.add_vline(x=0, line_dash="dash", line_color="#555", line_width=1, row="all", col=1)
+    shapes = []
+    for xref, yref in (("x", "y domain"), ("x2", "y2 domain")):  # both rows share the time axis
+        if windows is not None and not windows.empty and (windows["end"] > windows["start"]).any():
+            shapes.append({**vrect(float(windows["start"].min()), float(windows["end"].max()),
+                                   colour=FAULT_COLOUR, opacity=0.08), "xref": xref, "yref": yref})
+        shapes.append({**vline(0), "xref": xref, "yref": yref})
+    fig.update_layout(shapes=shapes)
     fig.update_yaxes(range=[-0.02, 1.05], tickformat=".0%", title_text="availability", row=2, col=1)
     fig.update_xaxes(title_text=X_SINCE_INJECTION, row=2, col=1)
     fig.update_layout(title="Timeline: the experiment's activities and availability")
@@ -106,17 +111,17 @@ def agents_figure(agents: pd.DataFrame) -> go.Figure:
         return empty_figure("no aftershock_agents_alive series with region labels")
     top = max(1.0, float(agents["agents"].max()))
     fig = go.Figure(layout=layout(height=320))
-    fig.add_hrect(y0=-0.04 * top, y1=0.5, fillcolor=FAULT_COLOUR, opacity=0.08, line_width=0, layer="below",
-                  annotation_text="dead", annotation_position="bottom left",
-                  annotation=dict(font=dict(size=11, color=FAULT_COLOUR)))
+    dead_band = dict(type="rect", xref="paper", x0=0, x1=1, yref="y", y0=-0.04 * top, y1=0.5, fillcolor=FAULT_COLOUR,
+                     opacity=0.08, line=dict(width=0), layer="below")
     for i, (region, g) in enumerate(agents.sort_values("t").groupby("region", sort=True)):
         fig.add_trace(go.Scatter(x=g["t"], y=g["agents"], mode="lines", name=esc(region),
                                  line=dict(color=PALETTE[i % len(PALETTE)], width=2, shape="hv"),
                                  hovertemplate=esc(region) + "<br>t=%{x:.0f} s<br>%{y:.0f} agents alive"
                                  "<extra></extra>"))
-    fig.add_vline(x=0, line_dash="dash", line_color="#555", line_width=1)
     fig.update_yaxes(range=[-0.04 * top, top * 1.1], rangemode="tozero", title_text="agents alive")
-    fig.update_layout(title="Agents alive per region", xaxis_title=X_SINCE_INJECTION)
+    fig.update_layout(title="Agents alive per region", xaxis_title=X_SINCE_INJECTION, shapes=[dead_band, vline(0)],
+                      annotations=[note("dead", 0, 0, xref="paper", yref="y", colour=FAULT_COLOUR, xanchor="left",
+                                        yanchor="bottom")])
     return fig
 
 
@@ -137,7 +142,6 @@ def events_figure(events: pd.DataFrame) -> go.Figure:
                                  marker=dict(size=10, color=PALETTE[i % len(PALETTE)], line=dict(color="#fff",
                                                                                                   width=1)),
                                  hovertemplate="%{y}<br>t=%{x:.2f} s<br>%{text}<extra></extra>"))
-    fig.add_vline(x=0, line_dash="dash", line_color="#555", line_width=1)
     fig.update_yaxes(automargin=True)
-    fig.update_layout(title="Membership and detection events", xaxis_title=X_SINCE_INJECTION)
+    fig.update_layout(title="Membership and detection events", xaxis_title=X_SINCE_INJECTION, shapes=[vline(0)])
     return fig

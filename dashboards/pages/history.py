@@ -53,6 +53,9 @@ def render(config: DashboardConfig) -> None:
         return
     chosen = _filters(runs)
     cmp_shown = _filtered(comparisons, "experiment", chosen["experiment"])
+    if chosen["topology"]:  # a comparison is shown when it holds one of the chosen topologies
+        wanted = set(chosen["topology"])
+        cmp_shown = cmp_shown[[bool(wanted & set(str(t).split(","))) for t in cmp_shown["topologies"]]]
 
     st.subheader("Trends")
     trends = _filtered(data.load_trends(config.store_dir, cmp_shown), "topology", chosen["topology"])

@@ -29,19 +29,16 @@ def _one(config: DashboardConfig, run_id: str, labs: list[dict], i: int) -> None
         stamp = data.run_stamp(run)
         curves = data.load_run_curves(config.store_dir, run.run_id, stamp)
         detail = data.load_run_detail(config.store_dir, run.run_id, stamp)
-        left, right = st.columns([3, 2])
-        with left:
-            keyed = curves["availability"].assign(topology=run.topology, run_id=run.run_id)
-            plot(figures.availability_figure(keyed, detail["windows"], title="Availability so far (client counters)"),
-                 f"live_avail_{i}")
-        with right:
-            lab = data.lab_of(run, labs)
-            if lab is None:
-                st.info(NO_LAB)
-            else:
-                st.caption(escape_markdown(lab_caption(lab)))
-                plot(figures.lab_figure(frames.nodes_frame(lab), frames.links_frame(lab),
-                                        title=f"Lab {lab.get('name')}"), f"live_lab_{i}")
+        keyed = curves["availability"].assign(topology=run.topology, run_id=run.run_id)
+        plot(figures.availability_figure(keyed, detail["windows"], title="Availability so far (client counters)"),
+             f"live_avail_{i}")
+        lab = data.lab_of(run, labs)
+        if lab is None:
+            st.info(NO_LAB)
+        else:
+            st.caption(escape_markdown(lab_caption(lab)))
+            plot(figures.lab_figure(frames.nodes_frame(lab), frames.links_frame(lab), title=f"Lab {lab.get('name')}"),
+                 f"live_lab_{i}")
 
 
 def _live(config: DashboardConfig) -> None:

@@ -33,6 +33,7 @@ def _cell(cell: pd.Series | None) -> None:
     value = "R -" if cell["resilience"] is None or pd.isna(cell["resilience"]) else f"R {cell['resilience']:.1f}"
     st.markdown(f":{colour}-background[**{value}**]")
     interval = str(cell["interval"])
+    interval = f"95 % interval {interval[interval.index('['):]}" if "[" in interval else "no interval (repeat it)"
     detail = f"{cell['runs']} run{'s' if cell['runs'] != 1 else ''} · {recovery_words(cell['recovery'])}"
     st.caption(f"{escape_markdown(interval)}  \n{escape_markdown(detail)}")
     st.markdown(f"[open comparison]({page_url('compare', comparison=str(cell['comparison_id']))})")

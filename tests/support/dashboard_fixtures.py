@@ -7,7 +7,7 @@ Why: hand-built records drifted from what the runner writes (the Live page read 
   --observe 4 --json`` with the experiment's own pauses shortened (``AFTERSHOCK_BASELINE_S``,
   ``AFTERSHOCK_FAULT_S``), from a copy of the library experiment whose title is hostile HTML (it must stay
   text everywhere). One comparison of two finished runs, with everything the runner attaches and derives.
-- :class:`HeldRun`: one more run of the same experiment on ``hybrid`` whose fault is held (a long
+- :class:`HeldRun`: one more run of the same experiment on ``decentralized`` whose fault is held (a long
   ``AFTERSHOCK_FAULT_S``), so it stays *running* with a node dead in its live lab: what the Live page draws.
   It is stopped with SIGTERM (the runner rolls back and brings its lab down), SIGKILL after a deadline.
 
@@ -38,7 +38,7 @@ __all__ = ["DashboardStore", "HeldRun", "build_dashboard_store", "TOPOLOGIES", "
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPOLOGIES = ("centralized", "decentralized")
-HELD_TOPOLOGY = "hybrid"
+HELD_TOPOLOGY = "decentralized"  # its killed node stays dead (peers spawn a replacement): a hub would restart it
 EXPERIMENT = "node-loss"
 HOSTILE_TITLE = '<script>alert("x")</script> node loss'
 RUN_TIMEOUT_S = 420.0  # two short runs on a loaded 2-core machine

@@ -162,3 +162,11 @@ def test_a_running_runs_fault_is_shaded_from_the_injection_until_it_is_recorded_
                                            t0, now=1030.0, injected=True)
     assert rolled[["start", "end"]].values.tolist() == [[0.0, 12.0]]
     assert frames.timeline_fault_windows([], t0, now=1030.0).empty  # nothing injected: nothing shaded
+
+
+def test_a_dip_under_one_percent_reads_as_no_visible_impact() -> None:
+    s = summary(t=body("self_healed", depth=0.004, ttr_s=0.0))
+    assert topology_clause(s, "t") == "no visible impact (under 1 % dip)"
+    marks = frames.markers_frame({"results": [{"run_id": "r", "topology": "t", "metrics": {
+        "returned_s": 0.0, "recovery": "self_healed"}}]})
+    assert marks.empty  # "back to baseline" at the injection itself says nothing

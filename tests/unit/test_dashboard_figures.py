@@ -118,6 +118,8 @@ def test_lab_figure_colours_nodes_by_health() -> None:
     assert any("CUT" in str(a.text) for a in fig.layout.annotations)
     dead = next(tr for tr in fig.data if tr.name == "dead")
     assert dead.text == ("n2",)  # an agent node without agents shows no "0/0"
+    alive = next(tr for tr in fig.data if tr.name == "alive")
+    assert "n1<br>1/1" in alive.text
 
 
 def test_summary_and_fragility_frames() -> None:
