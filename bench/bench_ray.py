@@ -125,6 +125,7 @@ def main() -> int:
           "| CPU (cores) | CPU ms per agent-second |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     largest: dict[str, dict[str, Any]] = {}
+    measured: dict[tuple[int, str], dict[str, Any]] = {}
     climbing = {"lab": True, "ray": True}
     with tempfile.TemporaryDirectory() as home:
         settings = Settings(home=Path(home)).ensure()
@@ -142,11 +143,18 @@ def main() -> int:
                 print(f"| {engine} | {r['nodes']} | {r['agents']} | {r['target_rate']:.0f} | "
                       f"{r['achieved_rate']:.1f} | {100 * r['success']:.2f}% | {r['up_s']:.1f} | {r['processes']} | "
                       f"{r['cores']:.2f} | {r['cpu_ms_per_agent_s']:.2f} |", flush=True)
+                measured[(r["agents"], engine)] = r
                 if held(r):
                     largest[engine] = r
                 else:
                     climbing[engine] = False
     print()
+    for agents in sorted({a for a, _ in measured}):  # the same deployment on both engines: the fair ratios
+        lab, ray = measured.get((agents, "lab")), measured.get((agents, "ray"))
+        if lab and ray:
+            cpu = ray["cpu_ms_per_agent_s"] / lab["cpu_ms_per_agent_s"]
+            print(f"at {agents} agents, Ray / lab: CPU per agent {cpu:.2f}, `lab up` {ray['up_s'] / lab['up_s']:.1f}x, "
+                  f"processes {ray['processes']} vs {lab['processes']}")
     for engine in ("lab", "ray"):
         r = largest.get(engine)
         print(f"largest at >= 99 % success on {engine}: " +
