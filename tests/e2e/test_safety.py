@@ -102,7 +102,7 @@ def test_stop_all_reverts_a_long_partition_within_2_s_aborts_the_run_and_refuses
     called = time.time()
     stop = spawn([sys.executable, "-m", "aftershock", "stop", "--all", "--json", "--wait", "60"],
                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    crossed = wait_crossing(status, SRC, DST, timeout_s=10)
+    crossed = wait_crossing(status, SRC, DST, timeout_s=30)
     check_bound(crossed - called, STOP_BOUND_S, "aftershock stop --all: traffic crosses again after the call")
 
     out, err = stop.communicate(timeout=90)
@@ -179,7 +179,10 @@ def test_a_hung_or_killed_chaos_run_has_its_partition_healed_by_the_dead_man_and
         assert not crosses(status, SRC, DST)
         struck = time.time()
         os.kill(controller.pid, sig)
-        crossed = wait_crossing(status, SRC, DST, timeout_s=10)
+        crossed = wait_crossing(status, SRC, DST, timeout_s=30)
+        reverted = [e.ts for e in read_audit(settings.home, actions={"deadman"})[0] if e.ts >= struck]
+        assert reverted, "the dead-man's revert is audited"
+        check_bound(reverted[0] - struck, DEADMAN_BOUND_S, f"chaos run {what}: the dead-man reverts the partition")
         check_bound(crossed - struck, DEADMAN_BOUND_S, f"chaos run {what}: traffic crosses again")
         os.kill(controller.pid, signal.SIGCONT)
         controller.kill()
@@ -217,7 +220,7 @@ def test_the_dashboard_stop_button_reverts_a_partition_within_2_s(
             button.wait_for()
             clicked = time.time()
             button.click()
-            crossed = wait_crossing(status, SRC, DST, timeout_s=10)
+            crossed = wait_crossing(status, SRC, DST, timeout_s=30)
             page.get_by_text("emergency stop in force").first.wait_for()
             page.get_by_role("button", name="Clear the emergency stop").wait_for()
         finally:
