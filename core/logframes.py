@@ -34,7 +34,7 @@ def _read_csv_log(path: Path, dtypes: dict[str, str], what: str, optional: froze
         raise BadLogFile(f"{what} {path} has a malformed row ({exc}); fix or truncate that row") from exc
     for col in columns:
         if col not in frame.columns:
-            frame[col] = pd.Series([pd.NA] * len(frame), dtype=dtypes[col])
+            frame[col] = pd.Series(index=frame.index, dtype=dtypes[col])  # all missing (NaN for floats)
     text = [c for c, t in dtypes.items() if t == "string"]
     frame[text] = frame[text].fillna("")
     return frame[columns]
