@@ -13,11 +13,12 @@ the request log's rows (as Jepsen's ``total-queue`` checker accounts for every e
 - ``phantom``: the client got ok but no execution was recorded (the execution log is missing rows).
 
 Session memory, as Jepsen's ``set-full`` checks every acknowledged element is read back: a write acknowledged to
-the client (an ``ok`` task whose execution has ``session_write`` 1) must be seen by the next answer of its session
-(``session_ok`` 1). A read that did not see it is a *lost write* (or a stale read: the request log cannot tell them
-apart) unless a task of the session that ran without the client knowing (timed out, errored) explains the
-mismatch, a memory *ahead* of the client, counted apart. A loss whose interval (from the write's acknowledgement to
-the read) meets no fault window is a defect of the deployment, since nothing was broken.
+the client (every ``ok`` task: a task is a turn that advances its session's memory, written by the agent in a mesh
+or by the hub behind a gateway) must be seen by the next answer of its session (``session_ok`` 1). A read that did
+not see it is a *lost write* (or a stale read: the request log cannot tell them apart) unless a task of the session
+that ran without the client knowing (timed out, errored) explains the mismatch, a memory *ahead* of the client,
+counted apart. A loss whose interval (from the write's acknowledgement to the read) meets no fault window is a
+defect of the deployment, since nothing was broken.
 """
 
 from __future__ import annotations
@@ -132,8 +133,6 @@ def task_ledger(requests: pd.DataFrame, executions: pd.DataFrame | None,
     latency["stable"] = _quantiles(lat[np.isin(cls, ["ok", "duplicated"]) & (outcome == "ok")])
     latency["lost"] = _quantiles(lat[np.isin(cls, ["failed", "indeterminate", "unacknowledged"])])
     losses, acked, ahead = lost_writes(req, ex if known else None, fault_windows)
-    if not known:
-        notes.append("no execution log: every acknowledged task is taken as a session write")
     props: dict[str, bool | None] = {
         "no_acknowledged_write_lost": (len(losses) == 0) if "session_ok" in req.columns else None,
         "no_duplicates": classes["duplicated"] == 0 if known else None,
@@ -154,20 +153,13 @@ def task_ledger(requests: pd.DataFrame, executions: pd.DataFrame | None,
 def lost_writes(requests: pd.DataFrame, executions: pd.DataFrame | None,
                 fault_windows: Sequence[tuple[float, float]] = ()) -> tuple[list[LostWrite], int, int]:
     """(lost writes, acknowledged writes, answers whose memory was ahead of the client), per session in order of
-    request start. ``executions`` None: every acknowledged task counts as a write, and nothing can be ahead."""
+    request start. Every ok answer is an acknowledged write: each task is a turn that advances its session's
+    memory, whoever wrote it (an agent in a mesh, the hub behind a gateway, whose agents log ``session_write``
+    0). ``executions`` None: nothing can be known to be ahead."""
     if requests.empty or "session_ok" not in requests.columns or "session" not in requests.columns:
         return [], 0, 0
     req = requests.sort_values(["session", "ts"], kind="mergesort")
-    writes: set[str] = set()
-    ran: set[str] = set()
-    if executions is not None and not executions.empty:
-        ran = set(executions["task"].astype(str))
-        flags = pd.to_numeric(executions.get("session_write"), errors="coerce") \
-            if "session_write" in executions.columns else None
-        if flags is None or flags.isna().all():  # the agents do not say: every task they ran wrote its memory
-            writes = set(ran)
-        else:
-            writes = set(executions.loc[flags.fillna(0).to_numpy() > 0, "task"].astype(str))
+    ran: set[str] = set(executions["task"].astype(str)) if executions is not None and not executions.empty else set()
     session = req["session"].astype(str).to_numpy()
     task = req["task"].astype(str).to_numpy() if "task" in req.columns else np.full(len(req), "", dtype=object)
     outcome = req["outcome"].astype(str).to_numpy()
@@ -193,8 +185,6 @@ def lost_writes(requests: pd.DataFrame, executions: pd.DataFrame | None,
                 losses.append(LostWrite(str(session[i]), str(task[j]), float(end[j]), str(task[i]), float(start[i]),
                                         bool(_in_windows(np.array([end[j]]), np.array([start[i]]),
                                                          fault_windows)[0])))
-        is_write = task[i] in writes if executions is not None else True
-        if is_write:
-            acked += 1
-            last_write, unacked_ran = i, False
+        acked += 1  # every task is a turn of its session: an acknowledged answer is an acknowledged write
+        last_write, unacked_ran = i, False
     return losses, acked, ahead

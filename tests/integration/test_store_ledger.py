@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core.logs import execution_log_writer, request_log_writer
+from core.logs import REQUEST_COLUMNS, execution_log_writer, request_log_writer
 from results import analyse_stored_run, stored_fault_windows
 from store import BadLogFile, InvalidRecord, RunStore
 
@@ -36,9 +36,11 @@ def _write_logs(tmp: Path) -> tuple[Path, Path]:
         outcome = "error" if dark and i % 3 else "timeout" if dark else "ok"
         lat = 0.05 if outcome == "ok" else 0.003 if outcome == "error" else 3.0
         session_ok = "" if outcome != "ok" else "0" if i == 470 else "1"
-        rows.append([f"{ts:.6f}", f"{ts + lat:.6f}", "us-east", session, outcome, f"{lat:.6f}",
-                     "us-east-n1-a1" if outcome == "ok" else "", "us-east" if outcome == "ok" else "",
-                     session_ok, 1, task])
+        row = {"ts": f"{ts:.6f}", "end": f"{ts + lat:.6f}", "client_region": "us-east", "session": session,
+               "outcome": outcome, "latency_s": f"{lat:.6f}", "agent": "us-east-n1-a1" if outcome == "ok" else "",
+               "served_region": "us-east" if outcome == "ok" else "", "session_ok": session_ok, "attempts": 1,
+               "task": task}
+        rows.append([row.get(c, "") for c in REQUEST_COLUMNS])
         executions = 1 if outcome == "ok" else 1 if outcome == "timeout" and i % 2 else 0
         if i in (100, 200, 300):
             executions = 2

@@ -110,3 +110,11 @@ def test_without_an_execution_log_only_the_client_side_is_known() -> None:
     assert ledger.classes["ok"] == 5 and ledger.classes["failed"] == 1 and ledger.classes["indeterminate"] == 1
     assert ledger.properties["no_duplicates"] is None
     assert any("no execution log" in n for n in ledger.notes)
+
+
+def test_behind_a_hub_the_agents_write_nothing_and_a_lost_write_is_still_seen() -> None:
+    """Hub topologies: the hub keeps the memory, its agents log session_write 0; the client's ok is the write."""
+    req = _session_log()
+    ledger = task_ledger(req, executions_for(req, writes=False), fault_windows=[(T0 + 1.6, T0 + 2.5)])
+    assert ledger.writes_acknowledged == 4 and ledger.lost_writes == 1
+    assert ledger.properties["no_acknowledged_write_lost"] is False
