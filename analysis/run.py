@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from analysis.availability import availability_from_requests, availability_from_series
@@ -217,6 +218,35 @@ def _partial(run: RunInput, rec: Recovery) -> dict[str, Any]:
                        "data ends before the window" if short else None)}
 
 
+#: events of the lab bringing back what a lift restored: memory lost until the last of them is the fault's doing
+_LIFT_SETTLE_KINDS = frozenset({"region_restored", "healed", "node_restarted", "agent_restarted", "node_resumed",
+                                "node_unthrottled", "deadman_healed", "stop_healed", "fault_expired"})
+_LIFT_ACTORS = frozenset({"restore", "heal"})
+
+
+def _loss_spans(windows: tuple[FaultWindow, ...] | None, events: pd.DataFrame | None, until: float,
+                impact: tuple[float, float]) -> list[tuple[float, float]]:
+    """The spans in which session memory lost is the fault's doing: each window, extended past its lift to the
+    lab's last restart or restore that the lift caused (a restore of ten processes can take a minute on a busy
+    machine, and a restarted holder starts with no memory). Without windows: the impact window."""
+    if windows is None:
+        return [impact]
+    spans = union(windows, until)
+    if events is None or events.empty or not spans:
+        return spans
+    ts = events["ts"].to_numpy(dtype=float)
+    kind = events["kind"].astype(str).to_numpy()
+    by = events["by"].astype(str).to_numpy() if "by" in events.columns else np.full(len(events), "")
+    settle = np.isin(kind, list(_LIFT_SETTLE_KINDS)) & (~np.isin(kind, ["node_restarted", "agent_restarted"])
+                                                        | np.isin(by, list(_LIFT_ACTORS)))
+    out = []
+    for i, (s, e) in enumerate(spans):
+        nxt = spans[i + 1][0] if i + 1 < len(spans) else math.inf
+        later = ts[settle & (ts >= e) & (ts < nxt)]
+        out.append((s, max(e, float(later.max())) if later.size else e))
+    return out
+
+
 def _mechanism_bounds(run: RunInput) -> MechanismBounds:
     return MechanismBounds(detection=run.detection, restart_delay_s=run.restart_delay_s,
                            failover_delay_s=run.failover_delay_s, client_timeout_s=run.client_timeout_s)
@@ -313,7 +343,7 @@ def analyse_run(run: RunInput) -> RunMetrics:
                        inflation_reason=why)
         if why:
             notes.append(f"p99 inflation: {why}")
-        ledger = task_ledger(run.requests, run.executions, union(windows or (), window[1]) if windows else [impact])
+        ledger = task_ledger(run.requests, run.executions, _loss_spans(windows, run.events, window[1], impact))
     else:
         lost_sessions = sessions_lost_from_series(run.series, *window)
         br_sessions = None

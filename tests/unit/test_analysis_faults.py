@@ -193,3 +193,21 @@ def test_a_slow_lift_does_not_censor_a_recovery_the_run_observed() -> None:
     assert m["recovery"] == "recovered_after_lift" and m["ttr_after_lift_s"] == pytest.approx(9.1, abs=0.1)
     assert m["resilience"] == pytest.approx(100 * (1 - 29.5 / 36), abs=0.5) and not seen.partial["partial"]
     assert m["resilience"] == pytest.approx(short.metrics["resilience"], abs=0.5)
+
+
+def test_memory_lost_until_the_lift_has_settled_is_the_faults_doing() -> None:
+    """A restore that takes 30 s on a busy machine: a holder restarted at +40 s starts empty; losses up to then
+    are the fault's, not a defect."""
+    import pandas as pd
+
+    from analysis.run import _loss_spans
+
+    events = pd.DataFrame([
+        {"ts": T0 + 38.0, "kind": "node_restarted", "node": "us-east-hub", "by": "restore"},
+        {"ts": T0 + 40.0, "kind": "region_restored", "node": None, "by": None},
+        {"ts": T0 + 45.0, "kind": "node_restarted", "node": "us-east-n1", "by": "us-east-hub"},  # the deployment's
+    ])
+    windows = fault_windows(HOME_LOSS)
+    assert _loss_spans(windows, events, T0 + 60, (T0, T0 + 30)) == [(T0, T0 + 40.0)]
+    assert _loss_spans(windows, None, T0 + 60, (T0, T0 + 30)) == [(T0, T0 + 20.4)]
+    assert _loss_spans(None, events, T0 + 60, (T0, T0 + 30)) == [(T0, T0 + 30)]
