@@ -21,7 +21,7 @@ __all__ = ["lab_figure", "lab_caption", "region_layout", "link_label", "HUB_ROLE
 
 HUB_ROLES = frozenset({"hub", "gateway", "standby"})
 _COLS = 3
-_DX, _DY = 0.42, 0.52  # node spacing inside a region box (room for a two-line label under each node)
+_DX, _DY = 0.46, 0.72  # node spacing inside a region box (room for a two-line label under each node)
 _PAD = 0.22
 _CUT, _LOSSY, _OK = "#c62828", "#ef6c00", "#9e9e9e"
 
@@ -77,8 +77,13 @@ def lab_figure(nodes: pd.DataFrame, links: pd.DataFrame, *, title: str = "Topolo
     regions = list(dict.fromkeys(nodes["region"].astype(str)))
     sizes = nodes.groupby("region").size().to_dict()
     place = region_layout(regions, {str(k): int(v) for k, v in sizes.items()})
-    tall = max(h for *_, h in place.values())
-    fig = go.Figure(layout=layout(height=int(240 + 150 * tall * (2.2 if len(regions) > 2 else 1)), legend=True))
+    left = min(cx - w / 2 for cx, _, w, _ in place.values()) - 0.3
+    right = max(cx + w / 2 for cx, _, w, _ in place.values()) + 0.3
+    bottom = min(cy - h / 2 for _, cy, _, h in place.values()) - 0.2
+    top = max(cy + h / 2 for _, cy, _, h in place.values()) + 0.45  # the region names sit above their boxes
+    # the axes hug the boxes; the height follows their aspect for a ~900 px wide plot (bounded both ways)
+    height = int(min(640, max(340, 110 + 900 * (top - bottom) / (right - left))))
+    fig = go.Figure(layout=layout(height=height, legend=True))
     shapes: list[dict] = []
     notes: list[dict] = []
     by_pair: dict[tuple[str, str], dict[str, pd.Series]] = {}
@@ -131,8 +136,8 @@ def lab_figure(nodes: pd.DataFrame, links: pd.DataFrame, *, title: str = "Topolo
             marker=dict(size=18, color=HEALTH_COLOURS[health], symbol=symbols.get(health, ["circle"]),
                         line=dict(color="#fff", width=1.5)),
             hovertemplate="%{text}<br>" + health + " (agents alive/total)<extra></extra>"))
-    fig.update_xaxes(visible=False, scaleanchor="y", scaleratio=1)
-    fig.update_yaxes(visible=False)
+    fig.update_xaxes(visible=False, scaleanchor="y", scaleratio=1, range=[left, right])
+    fig.update_yaxes(visible=False, range=[bottom, top])
     fig.update_layout(title=esc(title), margin=dict(l=20, r=20, t=50, b=60), plot_bgcolor="#fff",
                       legend=dict(y=-0.04), shapes=shapes, annotations=notes)
     return fig

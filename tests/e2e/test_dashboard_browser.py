@@ -106,12 +106,16 @@ def dashboard(dashboard_store: DashboardStore, held_run: HeldRun) -> Iterator[st
 
 @pytest.fixture(scope="module")
 def browser(dashboard: str) -> Iterator[object]:
+    """One browser context for the module: Streamlit's scripts are fetched and compiled once, not per page."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            yield b
+            context = b.new_context(viewport=VIEWPORT)
+            context.set_default_timeout(PAGE_TIMEOUT_MS)
+            yield context
+            context.close()
         finally:
             b.close()
 
@@ -119,8 +123,7 @@ def browser(dashboard: str) -> Iterator[object]:
 def visit(browser: object, url: str, name: str, ready: str | None, *, charts: int = 0) -> object:
     """Open a page, wait for its title, ``ready`` and ``charts`` drawn Plotly charts; screenshot; no exception."""
     started = time.monotonic()
-    page = browser.new_page(viewport=VIEWPORT)
-    page.set_default_timeout(PAGE_TIMEOUT_MS)
+    page = browser.new_page()
     page.goto(url)
     page.wait_for_selector('[data-testid="stMainBlockContainer"] h1')
     if ready:
@@ -224,8 +227,7 @@ def test_launch_from_the_ui_shows_up_on_live(browser: object, dashboard: str) ->
     page.get_by_text("Launched").wait_for()
     shoot(page, "launched")
     page.close()
-    live = browser.new_page(viewport=VIEWPORT)
-    live.set_default_timeout(PAGE_TIMEOUT_MS)
+    live = browser.new_page()
     live.goto(f"{dashboard}/live")
     live.get_by_text("running run(s)").first.wait_for()
     live.get_by_text("on centralized").first.wait_for()  # refreshed in place by the fragment
