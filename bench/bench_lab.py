@@ -27,7 +27,7 @@ from core.errors import AftershockError  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from fleet.lab import lab_down, lab_up  # noqa: E402
 from fleet.topology import Topology  # noqa: E402
-from tests.labutil import availability, lab_pids, requests_between, wait_for_requests_until  # noqa: E402
+from tests.support.labutil import availability, lab_pids, requests_between, wait_for_requests_until  # noqa: E402
 
 LADDERS = {
     "quick": [(3, 3, 3, 40), (5, 4, 5, 100)],
