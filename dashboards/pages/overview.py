@@ -19,6 +19,8 @@ __all__ = ["render", "EMPTY_MESSAGE", "LATEST"]
 EMPTY_MESSAGE = ("No comparisons yet: run `aftershock run node-loss` in a terminal (or `make demo`), or use the "
                  "Launch page. The matrix of experiments against topologies fills in here.")
 LATEST = 6
+BAND_ICONS = {"good": ":material/check_circle:", "fair": ":material/warning:", "poor": ":material/error:",
+              "none": ":material/help:"}
 
 
 def _when(ts: float | None) -> str:
@@ -31,7 +33,7 @@ def _cell(cell: pd.Series | None) -> None:
         return
     colour = BAND_COLOURS[str(cell["band"])]
     value = "R -" if cell["resilience"] is None or pd.isna(cell["resilience"]) else f"R {cell['resilience']:.1f}"
-    st.markdown(f":{colour}-background[**{value}**]")
+    st.markdown(f":{colour}-badge[{BAND_ICONS[str(cell['band'])]} **{value}**]")  # the icon says it without colour
     interval = str(cell["interval"])
     interval = f"95 % interval {interval[interval.index('['):]}" if "[" in interval else "no interval (repeat it)"
     detail = f"{cell['runs']} run{'s' if cell['runs'] != 1 else ''} · {recovery_words(cell['recovery'])}"
@@ -42,8 +44,8 @@ def _cell(cell: pd.Series | None) -> None:
 def _matrix(cells: pd.DataFrame) -> None:
     st.subheader("Resilience R by experiment and topology")
     st.caption("Median R (0-100) of the latest analysed comparison, with its 95 % interval when repeats allow: "
-               ":green-background[95 and above] :orange-background[80 to 95] :red-background[below 80]. "
-               "Each cell opens its comparison.")
+               f":green-badge[{BAND_ICONS['good']} 95 and above] :orange-badge[{BAND_ICONS['fair']} 80 to 95] "
+               f":red-badge[{BAND_ICONS['poor']} below 80]. Each cell opens its comparison.")
     topologies = sorted(cells["topology"].unique())
     with st.container(key="overview_matrix"):
         header = st.columns([1.3, *[1] * len(topologies)])
