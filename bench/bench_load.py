@@ -186,12 +186,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--sessions", type=int, default=5)
     parser.add_argument("--no-browser", action="store_true")
+    parser.add_argument("--home", type=Path, help="keep the synthesised data directory here (reused when it exists)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="aftershock-load-") as tmp:
-        home = Path(tmp) / "home"
+        home = args.home or Path(tmp) / "home"
         result: dict[str, Any] = {"machine": f"{os.cpu_count()} cores, {platform.python_version()}, "
                                              f"load {os.getloadavg()[0]:.1f}"}
-        result.update(synthesise(home, args.runs))
+        if not (home / "store" / "runs.sqlite").exists():
+            result.update(synthesise(home, args.runs))
         result.update(listing(home))
         result.update(history_page(home))
         if not args.no_browser and Path(CHROMIUM).exists():

@@ -252,15 +252,40 @@ def _finished(store_dir: str, comparison_id: str) -> tuple[ComparisonRecord | No
     return comp, summary
 
 
+_TREND_COLS = ["comparison_id", "experiment", "created_at", "topology", "resilience", "ttr_s", "ttr_censored"]
+
+
 def load_trends(store_dir: str, comparisons: pd.DataFrame) -> pd.DataFrame:
-    """Median resilience and TTR per comparison and topology (each comparison's summary is cached)."""
+    """Median resilience and TTR per comparison and topology.
+
+    Why one cached computation for all of them (keyed by a stamp of every run's state), not one cache entry per
+    comparison: with hundreds of comparisons the per-comparison entries (and a store opened for each) were most
+    of the History page's time, and a bounded cache thrashed on every visit (docs/benchmarks.md, "Load").
+    """
+    runs, _ = load_runs(store_dir)
+    stamp = str(int(pd.util.hash_pandas_object(runs[["run_id", "status", "ended_at"]], index=False).sum())
+                if not runs.empty else 0)
+    return _trends(store_dir, tuple(str(c) for c in comparisons["comparison_id"]), stamp)
+
+
+@st.cache_data(max_entries=8, show_spinner="Computing the trends...")
+def _trends(store_dir: str, comparison_ids: tuple[str, ...], stamp: str) -> pd.DataFrame:
+    """Every finished comparison's trend rows, read with one store opened (kept summaries: no analysis)."""
+    del stamp  # part of the cache key only
     rows: list[dict[str, Any]] = []
-    for cid in comparisons["comparison_id"]:
-        comp, summary = _finished(store_dir, cid)
-        if summary is not None and comp is not None:
-            rows.extend(frames.trend_rows(comp, summary))
-    cols = ["comparison_id", "experiment", "created_at", "topology", "resilience", "ttr_s", "ttr_censored"]
-    return pd.DataFrame(rows, columns=cols)
+    try:
+        with open_store(store_dir) as store:
+            for cid in comparison_ids if store is not None else ():
+                comp = store.get_comparison(cid)
+                if not comp.runs or any(r.status == "running" for r in comp.runs):
+                    continue
+                try:
+                    rows.extend(frames.trend_rows(comp, comparison_summary(store, cid)))
+                except (AftershockError, ValueError, OSError) as exc:  # one comparison never hides the others
+                    log.warning("trends: comparison %s left out: %s", cid, exc)
+    except AftershockError as exc:
+        log.warning("trends unavailable: %s", exc)
+    return pd.DataFrame(rows, columns=_TREND_COLS)
 
 
 def load_overview(store_dir: str, comparisons: pd.DataFrame) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
