@@ -22,6 +22,8 @@ __all__ = [
     "FaultWindow",
     "RecoveryClass",
     "LIFT_EVENTS",
+    "EFFECTS",
+    "confirmed_by_events",
     "fault_windows",
     "lifted_by_events",
     "windows_from_dicts",
@@ -82,6 +84,7 @@ class FaultWindow:
     timed: bool = False
     what: str = ""
     lift_phrase: str = ""
+    unconfirmed: bool = False  # the injecting action reported a failure: a fault only if the event log shows one
 
     @property
     def duration_s(self) -> float | None:
@@ -103,7 +106,8 @@ def windows_from_dicts(items: Iterable[Mapping[str, Any]] | None) -> tuple[Fault
             name=str(d.get("name") or "?"), action=str(d.get("action") or "?"), family=str(d.get("family") or "?"),
             start=float(d["start"]), end=None if d.get("end") is None else float(d["end"]),
             lifted_by=d.get("lifted_by"), targets=tuple(str(t) for t in d.get("targets") or ()),
-            timed=bool(d.get("timed")), what=str(d.get("what") or ""), lift_phrase=str(d.get("lift_phrase") or "")))
+            timed=bool(d.get("timed")), what=str(d.get("what") or ""), lift_phrase=str(d.get("lift_phrase") or ""),
+            unconfirmed=bool(d.get("unconfirmed"))))
     return tuple(out)
 
 
@@ -238,7 +242,8 @@ def fault_windows(timeline: Iterable[Mapping[str, Any]]) -> tuple[FaultWindow, .
     Injections are actions of ``chaos.actions`` listed in :data:`INJECTIONS`; a window ends at the start of the
     first later action of :data:`LIFTS` that covers its family (and, when both name targets, shares one), or at
     the end of a timed action (``churn``; ``kill_agent`` with ``times`` > 1). Activities of other modules are
-    not faults. An injection that failed before doing anything (status ``failed`` with no output) is dropped.
+    not faults. An injection that reported a failure with no output is kept ``unconfirmed``: the event log settles
+    it (:func:`confirmed_by_events`).
     """
     acts = sorted((a for a in timeline if a.get("start") is not None), key=lambda a: float(a["start"]))
     open_: list[dict[str, Any]] = []
@@ -257,12 +262,11 @@ def fault_windows(timeline: Iterable[Mapping[str, Any]]) -> tuple[FaultWindow, .
             continue
         if action not in INJECTIONS or act.get("type") == "rollback":
             continue
-        if act.get("status") == "failed" and not _output(act):
-            continue
         timed = _is_timed(action, act)
         w = {"name": str(act.get("name") or action), "action": action, "family": INJECTIONS[action],
              "start": start, "end": None, "lifted_by": None, "lift": None,
-             "targets": _targets(action, act), "timed": timed, "act": act}
+             "targets": _targets(action, act), "timed": timed, "act": act,
+             "unconfirmed": act.get("status") == "failed" and not _output(act)}
         if timed and act.get("end") is not None:
             w.update(end=float(act["end"]), lifted_by=w["name"], lift="timed")
             done.append(w)
@@ -275,7 +279,36 @@ def fault_windows(timeline: Iterable[Mapping[str, Any]]) -> tuple[FaultWindow, .
             name=w["name"], action=w["action"], family=w["family"], start=w["start"], end=w["end"],
             lifted_by=w["lifted_by"], targets=tuple(w["targets"]), timed=w["timed"],
             what=_what(w["action"], w["targets"], w["act"], w["timed"]),
-            lift_phrase=_lift_phrase(w["lift"], w["action"], many) if w["end"] is not None else ""))
+            lift_phrase=_lift_phrase(w["lift"], w["action"], many) if w["end"] is not None else "",
+            unconfirmed=w["unconfirmed"]))
+    return tuple(out)
+
+
+#: event-log kinds that show a fault of each family took effect
+EFFECTS: dict[str, frozenset[str]] = {
+    "region": frozenset({"region_killed", "node_killed"}), "node": frozenset({"node_killed"}),
+    "agent": frozenset({"agent_killed"}), "partition": frozenset({"link_changed"}),
+    "latency": frozenset({"link_changed"}), "loss": frozenset({"link_changed"}),
+    "pause": frozenset({"node_paused"}), "stress": frozenset({"node_throttled"}), "churn": frozenset({"node_killed"}),
+}
+
+
+def confirmed_by_events(windows: Sequence[FaultWindow], events: Iterable[Mapping[str, Any]]
+                        ) -> tuple[FaultWindow, ...]:
+    """Settle the windows whose injecting action reported a failure (a control API timing out on a busy machine
+    may still have done it, late): kept from the first event of its effect before its lift, dropped when the
+    event log shows none. Confirmed windows pass unchanged."""
+    seen = sorted((float(e["ts"]), str(e["kind"])) for e in events)
+    out = []
+    for w in windows:
+        if not w.unconfirmed:
+            out.append(w)
+            continue
+        hit = next((ts for ts, kind in seen if kind in EFFECTS.get(w.family, frozenset()) and ts >= w.start
+                    and (w.end is None or ts < w.end)), None)
+        if hit is not None:
+            out.append(FaultWindow(w.name, w.action, w.family, hit, w.end, w.lifted_by, w.targets, w.timed, w.what,
+                                   w.lift_phrase, unconfirmed=False))
     return tuple(out)
 
 
@@ -289,7 +322,7 @@ def lifted_by_events(windows: Sequence[FaultWindow], events: Iterable[Mapping[st
             out.append(w)
         else:
             out.append(FaultWindow(w.name, w.action, w.family, w.start, hit[0], hit[1], w.targets, w.timed, w.what,
-                                   LIFT_EVENTS[hit[1]]))
+                                   LIFT_EVENTS[hit[1]], w.unconfirmed))
     return tuple(out)
 
 

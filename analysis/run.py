@@ -304,6 +304,10 @@ def analyse_run(run: RunInput) -> RunMetrics:
     rc = classify_recovery(t0, edges.t1, windows, impact=rec.onset_s is not None, has_data=has_data,
                            data_end=min(end, data_end))
     t_end = t0 + p.window_s
+    late = [w for w in (windows or ())[:1] if w.start - t0 > 1.0]  # the first fault began after the injection
+    if late:
+        notes.append(f"the fault took effect {late[0].start - t0:.1f} s after the injection began (its action "
+                     "reported a failure; the event log shows the effect): times still count from the injection")
     if windows is None and rc.kind == "recovered_unattributed":
         notes.append("no fault window recorded: self-healing cannot be told from the lift")
     if rc.kind == "not_recovered":

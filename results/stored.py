@@ -29,7 +29,7 @@ from analysis import (
     swim_detection_bound,
     windows_from_dicts,
 )
-from analysis.faults import lifted_by_events
+from analysis.faults import confirmed_by_events, lifted_by_events
 from results.cost import cost_of_comparison
 from results.placement import placement_for
 from store import RunStore
@@ -116,8 +116,9 @@ def is_control(run: Any) -> bool:
 def stored_fault_windows(store: RunStore, run_id: str, events: pd.DataFrame | None = None
                          ) -> tuple[FaultWindow, ...] | None:
     """The run's fault windows: as stored at the end of the run, else derived from its timeline (older runs);
-    a lift by the lab itself (dead-man, emergency stop, expiry) in the event log ends a window early. None when
-    nothing was recorded (no timeline)."""
+    an injection whose action reported a failure counts from the first event of its effect (dropped without
+    one), and a lift by the lab itself (dead-man, emergency stop, expiry) in the event log ends a window early.
+    None when nothing was recorded (no timeline)."""
     stored = store.load_fault_windows(run_id)
     if stored is not None:
         windows = windows_from_dicts(stored)
@@ -127,7 +128,8 @@ def stored_fault_windows(store: RunStore, run_id: str, events: pd.DataFrame | No
             return None
         windows = fault_windows(timeline)
     if events is not None and not events.empty:
-        windows = lifted_by_events(windows, events.to_dict("records"))
+        records = events.to_dict("records")
+        windows = lifted_by_events(confirmed_by_events(windows, records), records)
     return windows
 
 

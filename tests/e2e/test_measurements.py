@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import re
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
@@ -69,7 +70,7 @@ def home_loss(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, dict]
         mp.setenv("AFTERSHOCK_BASELINE_S", "4")
         mp.setenv("AFTERSHOCK_FAULT_S", "12")
         summary = run_comparison(settings, RunPlan(experiment="region-loss-home", topologies=list(TOPOLOGIES),
-                                                   warmup_s=4, observe_s=25))
+                                                   warmup_s=4, observe_s=40))
     return settings, summary
 
 
@@ -85,16 +86,18 @@ def test_home_region_loss_is_classified_per_topology(home_loss) -> None:
     assert central["metrics"]["recovery"] == "recovered_after_lift", central["recovery"]
     assert central["metrics"]["ttr_s"] is None and central["metrics"]["recovered"] is False
     assert central["metrics"]["ttr_after_lift_s"] >= 0 and central["bounds"]["mechanism"]["kind"] == "lift"
-    assert central["recovery"]["text"].startswith("did not recover while us-east was dark (12 s); recovered ")
+    assert re.match(r"did not recover while us-east was dark \(1\d s\); recovered [\d.]+ s after the restore began$",
+                    central["recovery"]["text"]), central["recovery"]["text"]
     for run in (mesh, hybrid):
         assert run["metrics"]["recovery"] == "self_healed", run["recovery"]
-        assert run["metrics"]["ttr_s"] is not None and run["metrics"]["ttr_s"] < 12
+        (window,) = run["fault_windows"]  # back while the fault was still active
+        assert run["metrics"]["ttr_s"] is not None and run["metrics"]["ttr_s"] < window["end"] - run["injected_at"]
     assert hybrid["bounds"]["mechanism"]["kind"] == "failover" and not hybrid["bounds"]["violated"]
     assert not any(r["bounds"]["violated"] for r in summary["results"])
     for run in summary["results"]:
         (window,) = run["fault_windows"]
         assert (window["action"], window["targets"]) == ("kill_region", ["us-east"])
-        assert 11.5 <= window["duration_s"] <= 14.0
+        assert 0 < window["duration_s"] <= 14.0  # from the kill's effect to the start of the restore
 
 
 def test_no_latency_figure_counts_failed_requests(home_loss) -> None:

@@ -211,3 +211,19 @@ def test_memory_lost_until_the_lift_has_settled_is_the_faults_doing() -> None:
     assert _loss_spans(windows, events, T0 + 60, (T0, T0 + 30)) == [(T0, T0 + 40.0)]
     assert _loss_spans(windows, None, T0 + 60, (T0, T0 + 30)) == [(T0, T0 + 20.4)]
     assert _loss_spans(None, events, T0 + 60, (T0, T0 + 30)) == [(T0, T0 + 30)]
+
+
+def test_an_injection_that_reported_a_failure_is_settled_by_the_event_log() -> None:
+    """On a busy machine the control API times out, the supervisor kills the region anyway, late."""
+    from analysis.faults import confirmed_by_events
+
+    timeline = [activity("kill-us-east", "kill_region", T0, T0 + 15.3, status="failed",
+                         arguments={"region": "us-east"}),
+                activity("restore", "restore_region", T0 + 27.6, kind="rollback", phase="rollback")]
+    (w,) = fault_windows(timeline)
+    assert w.unconfirmed and windows_from_dicts([w.to_dict()]) == (w,)
+    (late,) = confirmed_by_events([w], [{"ts": T0 + 9.0, "kind": "node_killed"},
+                                        {"ts": T0 + 9.5, "kind": "region_killed"}])
+    assert (late.start, late.end, late.unconfirmed) == (T0 + 9.0, T0 + 27.6, False)
+    assert confirmed_by_events([w], [{"ts": T0 + 40.0, "kind": "node_killed"}]) == ()  # after the lift: none
+    assert confirmed_by_events([late], []) == (late,)
