@@ -62,7 +62,8 @@ def _metrics(result: dict | None) -> None:
     cols[0].metric("Resilience R", "-" if m.get("resilience") is None else f"{m['resilience']:.1f}",
                    help="1 - lost availability-seconds / (A0 x window), 0..100")
     back = m.get("ttr_s") if m.get("ttr_s") is not None else m.get("returned_s")
-    cols[1].metric("Back to baseline after", fmt_seconds(back) if m.get("recovery") != "no_impact" else "-",
+    dipped = m.get("recovery") != "no_impact" and (m.get("depth") or 0) >= 0.01  # as the answer reads it
+    cols[1].metric("Back to baseline after", fmt_seconds(back) if dipped else "no dip",
                    help="from the injection; TTR counts only when the deployment healed by itself")
     cols[2].metric("Detected after (TTD)", fmt_seconds(m.get("ttd_s")))
     cols[3].metric("Deepest dip", f"{(m.get('depth') or 0) * 100:.0f} %")

@@ -138,13 +138,23 @@ def visit(browser: object, url: str, name: str, ready: str | None, *, charts: in
 
 
 def shoot(page: object, name: str) -> None:
+    """A screenshot once no element is dimmed as stale (a fragment mid-refresh), as far as 10 s allow."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')", timeout=10_000)
+    except PlaywrightTimeout:
+        pass  # a live page under load: shoot it as it is
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"dashboard-{name}.png"), full_page=True)
 
 
 def test_overview_shows_the_matrix_and_the_latest_answers(browser: object, dashboard: str,
                                                           dashboard_store: DashboardStore) -> None:
-    page = visit(browser, f"{dashboard}/", "overview", "text=Resilience R by experiment and topology")
+    cid = dashboard_store.comparison_id
+    page = visit(browser, f"{dashboard}/", "overview", f'.st-key-overview_matrix a[href*="comparison={cid}"]')
+    page.get_by_text(answer(dashboard_store.summary).sentence).first.wait_for()  # the page streams in: wait
+    shoot(page, "overview")
     matrix = page.locator(".st-key-overview_matrix")
     for topo in TOPOLOGIES:
         r = dashboard_store.summary["summary"][topo]["metrics"]["resilience"]["median"]
