@@ -129,6 +129,7 @@ def release_all() -> None:
         leases = list(_held.values())
         _held.clear()
         _interrupted.clear()
+    _wake.set()  # the keeper sees no lease and ends: no thread outlives the experiment
     for lease in leases:
         try:
             lease.engine.release_lease(lease.id)
@@ -144,10 +145,18 @@ def _ensure_keeper() -> None:
 
 
 def _keep() -> None:
-    """Renew every lease each period; watch the stop file; drop leases of labs that went away."""
+    """Renew every lease each period; watch the stop file; drop leases of labs that went away.
+
+    Ends once no lease is held (release_all, or every lab gone); the next lease starts a new keeper.
+    """
+    global _keeper
     while True:
         with _lock:
             leases = list(_held.values())
+            if not leases:
+                _keeper = None
+                _wake.clear()
+                return
         period = min((h.period_s for h in leases), default=0.5)
         for lease in leases:
             state = stop_state(lease.home)
@@ -165,3 +174,4 @@ def _keep() -> None:
                         if _held.get((lease.home, lease.lab)) is lease:
                             del _held[(lease.home, lease.lab)]
         _wake.wait(period)
+        _wake.clear()

@@ -88,7 +88,7 @@ def report(real: dict[str, Any], fmt: str, report_id: str | None = None, **kw: A
 
 def test_json_is_the_analysis_summary(real: dict[str, Any]) -> None:
     doc = json.loads(report(real, "json"))
-    assert doc["schema_version"] == 1 and doc["comparison_id"] == real["attempt"].comparison_id
+    assert doc["schema_version"] == 2 and doc["comparison_id"] == real["attempt"].comparison_id
     assert doc["results"][0]["metrics"]["budget_burn"]["share_consumed"] is not None
 
 

@@ -63,7 +63,7 @@ def test_collectors_and_ground_truth_agree_on_a_real_outage(lab, settings, tmp_p
             injected = time.time()
             control.kill_region("us-east")
             victim_hub_killed = time.time()
-            time.sleep(5)  # the outage being measured
+            time.sleep(8)  # the outage being measured
             restored_at = time.time()
             control.restore_region("us-east")
 
@@ -136,7 +136,9 @@ def test_collectors_and_ground_truth_agree_on_a_real_outage(lab, settings, tmp_p
         om = other.metrics
         assert om["recovery"] == "recovered_after_lift", other.run_id
         assert abs(om["ttr_after_lift_s"] - m["ttr_after_lift_s"]) <= tolerance, other.run_id
-        assert abs(om["availability_during_fault"] - m["availability_during_fault"]) <= 0.1, other.run_id
+        # a sampled counter smears up to one resolution step into each end of the window: the bound it allows
+        smear = 2 * tolerance / (restored_at - injected)
+        assert abs(om["availability_during_fault"] - m["availability_during_fault"]) <= smear, other.run_id
         assert om["p99_inflation"] is None and "does not separate" in other.latency["inflation_reason"]
     # the ledger accounts for every request of the log, whatever the agents' side says
     ledger = truth.ledger
