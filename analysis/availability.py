@@ -1,7 +1,10 @@
-"""Availability A(t) = ok / (ok + failed + timeout) per bin, from either source.
+"""Availability A(t) = ok / (ok + failed + timeout + rejected) per bin, from either source.
+
+A shed request (``rejected``: the deployment refused it, nothing ran) is as unavailable to its user as a failed
+one; it is counted in its own column so overload reads apart from breakage.
 
 Both functions return the same frame: ``t`` (bin start, Unix seconds), ``ok``, ``failed``,
-``timeout``, ``total``, ``availability``; with ``per_region=True`` also ``client_region``
+``timeout``, ``rejected``, ``total``, ``availability``; with ``per_region=True`` also ``client_region``
 (one row per bin and region). A bin without requests has ``total`` 0 and availability NaN:
 it is missing, never 100 % nor 0 %.
 """
@@ -14,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import AnalysisError
+from core.logs import REQUEST_OUTCOMES
 from analysis.series import CLIENT_REQUESTS, series_increase_on_grid
 
 __all__ = [
@@ -24,10 +28,10 @@ __all__ = [
     "availability_from_series",
 ]
 
-OUTCOMES = ("ok", "error", "timeout")
+OUTCOMES = REQUEST_OUTCOMES
 # request-log outcome -> frame column
-_COLUMN = {"ok": "ok", "error": "failed", "timeout": "timeout"}
-AVAILABILITY_COLUMNS = ("t", "ok", "failed", "timeout", "total", "availability")
+_COLUMN = {"ok": "ok", "error": "failed", "timeout": "timeout", "rejected": "rejected"}
+AVAILABILITY_COLUMNS = ("t", "ok", "failed", "timeout", "rejected", "total", "availability")
 
 
 def bin_edges(start: float, end: float, dt: float) -> np.ndarray:
@@ -41,7 +45,7 @@ def bin_edges(start: float, end: float, dt: float) -> np.ndarray:
 
 
 def _finish(frame: pd.DataFrame) -> pd.DataFrame:
-    frame["total"] = frame["ok"] + frame["failed"] + frame["timeout"]
+    frame["total"] = frame["ok"] + frame["failed"] + frame["timeout"] + frame["rejected"]
     with np.errstate(invalid="ignore", divide="ignore"):
         a = frame["ok"].to_numpy(dtype=float) / frame["total"].to_numpy(dtype=float)
     frame["availability"] = np.where(frame["total"].to_numpy(dtype=float) > 0, a, np.nan)
@@ -150,7 +154,7 @@ def availability_from_series(
                 values = np.nan_to_num(got, nan=0.0)
             frame[col] = values
         frame = _finish(frame)
-        frame.loc[~known, ["ok", "failed", "timeout", "total", "availability"]] = np.nan
+        frame.loc[~known, ["ok", "failed", "timeout", "rejected", "total", "availability"]] = np.nan
         if region is not None:
             frame.insert(1, "client_region", region)
         frames.append(frame)

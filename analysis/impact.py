@@ -29,15 +29,23 @@ __all__ = [
 BUDGET_DAYS = 30
 
 
+def _not_served(part: pd.DataFrame) -> np.ndarray:
+    """Requests a user did not get served: failed, timed out or shed (a frame without ``rejected`` has none)."""
+    bad = part["failed"].to_numpy(dtype=float) + part["timeout"].to_numpy(dtype=float)
+    if "rejected" in part.columns:
+        bad = bad + part["rejected"].to_numpy(dtype=float)
+    return bad
+
+
 def _between(counts: pd.DataFrame, start: float, end: float) -> pd.DataFrame:
     t = counts["t"].to_numpy(dtype=float)
     return counts[(t >= start - 1e-9) & (t < end - 1e-9)]
 
 
 def lost_tasks(counts: pd.DataFrame, start: float, end: float) -> float:
-    """Failed + timed-out requests in the bins of [start, end)."""
+    """Failed, timed-out and shed requests in the bins of [start, end)."""
     part = _between(counts, start, end)
-    return float(np.nansum(part["failed"].to_numpy(dtype=float) + part["timeout"].to_numpy(dtype=float)))
+    return float(np.nansum(_not_served(part)))
 
 
 def blast_radius_regions(region_counts: pd.DataFrame, start: float, end: float, slo: float) -> float | None:
@@ -70,7 +78,7 @@ def budget_burn(counts: pd.DataFrame, start: float, end: float, slo: float) -> d
     """
     part = _between(counts, start, end)
     total = float(np.nansum(part["total"].to_numpy(dtype=float)))
-    bad = float(np.nansum(part["failed"].to_numpy(dtype=float) + part["timeout"].to_numpy(dtype=float)))
+    bad = float(np.nansum(_not_served(part)))
     budget_minutes = (1.0 - slo) * BUDGET_DAYS * 24 * 60
     ratio = bad / total if total > 0 else None
     minutes = None if ratio is None else ratio * max(0.0, end - start) / 60.0

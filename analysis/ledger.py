@@ -7,9 +7,11 @@ the request log's rows (as Jepsen's ``total-queue`` checker accounts for every e
 - ``ok``: acknowledged and run exactly once;
 - ``duplicated``: run two or more times (a retry after a timeout, a gateway's second try), whatever the client saw;
 - ``failed``: the client got an error and no agent ran it (a definite failure);
+- ``rejected``: shed by a saturated deployment (HTTP 429) and no agent ran it: overload, not breakage, and a
+  retry is safe (counted apart from failures, as the load-shedding literature and every gateway do);
 - ``indeterminate``: the client timed out and at most one agent ran it (the client cannot know which; the ledger
   does: ``indeterminate_executed`` / ``indeterminate_not_executed``);
-- ``unacknowledged``: the client got an error but an agent ran it once (the error was not definite);
+- ``unacknowledged``: the client got an error (or a rejection) but an agent ran it once (it was not definite);
 - ``phantom``: the client got ok but no execution was recorded (the execution log is missing rows).
 
 Session memory, as Jepsen's ``set-full`` checks every acknowledged element is read back: a write acknowledged to
@@ -32,7 +34,7 @@ import pandas as pd
 
 __all__ = ["LEDGER_CLASSES", "Ledger", "LostWrite", "task_ledger", "lost_writes"]
 
-LEDGER_CLASSES = ("ok", "duplicated", "failed", "indeterminate", "unacknowledged", "phantom")
+LEDGER_CLASSES = ("ok", "duplicated", "failed", "rejected", "indeterminate", "unacknowledged", "phantom")
 
 
 @dataclass(frozen=True)
@@ -120,11 +122,13 @@ def task_ledger(requests: pd.DataFrame, executions: pd.DataFrame | None,
     if known:
         cls[(outcome == "ok") & (n_exec == 0)] = "phantom"
         cls[(outcome == "error") & (n_exec == 0)] = "failed"
-        cls[(outcome == "error") & (n_exec == 1)] = "unacknowledged"
+        cls[(outcome == "rejected") & (n_exec == 0)] = "rejected"
+        cls[np.isin(outcome, ["error", "rejected"]) & (n_exec == 1)] = "unacknowledged"
         cls[(outcome == "timeout") & (n_exec <= 1)] = "indeterminate"
         cls[n_exec >= 2] = "duplicated"
     else:
         cls[outcome == "error"] = "failed"
+        cls[outcome == "rejected"] = "rejected"
         cls[outcome == "timeout"] = "indeterminate"
     classes = {c: int((cls == c).sum()) for c in LEDGER_CLASSES}
     orphan = int((~ex["task"].isin(set(req["task"]))).sum()) if not ex.empty else 0

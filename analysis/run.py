@@ -32,6 +32,7 @@ from analysis.impact import (
 from analysis.jsonsafe import json_safe
 from analysis.latency import latency_by_outcome, ok_latency_inflation
 from analysis.ledger import Ledger, task_ledger
+from analysis.overload import Overload, overload_summary
 from analysis.mechanism import Mechanism, MechanismBounds, identify_mechanism, mechanism_bound
 from analysis.params import DEFAULT_PARAMS, AnalysisParams
 from analysis.recovery import Recovery, analyse_availability
@@ -62,6 +63,8 @@ METRIC_KEYS = (
     "p99_ok_baseline_s",
     "time_to_fail_p99_s",
     "timeouts",
+    "rejected_tasks",
+    "queued_tasks",
     "blast_radius_regions",
     "blast_radius_sessions",
     "budget_burn",
@@ -134,6 +137,7 @@ class RunMetrics:
     fault_windows: tuple[dict[str, Any], ...] = field(default_factory=tuple)
     latency: dict[str, Any] = field(default_factory=dict)
     ledger: dict[str, Any] | None = None
+    overload: dict[str, Any] | None = None
     sessions: dict[str, Any] | None = None
     partial: dict[str, Any] = field(default_factory=dict)
     control: bool = False
@@ -155,6 +159,7 @@ class RunMetrics:
             "fault_windows": list(self.fault_windows),
             "latency": self.latency,
             "ledger": self.ledger,
+            "overload": self.overload,
             "sessions": self.sessions,
             "partial": self.partial,
             "bounds": self.bounds,
@@ -338,6 +343,7 @@ def analyse_run(run: RunInput) -> RunMetrics:
     latency: dict[str, Any] = {"window": "impact" if rec.impact_end > t0 else "sustain",
                                "window_s": [latency_window[0] - t0, latency_window[1] - t0]}
     ledger: Ledger | None = None
+    overload: Overload | None = None
     if source == "request_log":
         lost_sessions: float | None = sessions_lost(run.requests, *window, time_col=p.time_col)
         br_sessions = blast_radius_sessions(run.requests, impact, window, time_col=p.time_col)
@@ -348,6 +354,7 @@ def analyse_run(run: RunInput) -> RunMetrics:
         if why:
             notes.append(f"p99 inflation: {why}")
         ledger = task_ledger(run.requests, run.executions, _loss_spans(windows, run.events, window[1], impact))
+        overload = overload_summary(run.requests, run.executions, t0, window, time_col=p.time_col)
     else:
         lost_sessions = sessions_lost_from_series(run.series, *window)
         br_sessions = None
@@ -355,7 +362,8 @@ def analyse_run(run: RunInput) -> RunMetrics:
         latency.update(baseline=None, impact=None,
                        inflation_reason="series source: the client histogram does not separate successes from "
                                         "failures, so no service latency")
-        notes.append("series source: blast_radius_sessions, the ledger and service latency need the request log")
+        notes.append("series source: blast_radius_sessions, the ledger, overload and service latency need the "
+                     "request log")
 
     ttd = None
     if run.events is not None and not run.events.empty:
@@ -405,6 +413,8 @@ def analyse_run(run: RunInput) -> RunMetrics:
         "p99_ok_baseline_s": (b_lat.get("ok") or {}).get("p99"),
         "time_to_fail_p99_s": (m_lat.get("time_to_fail") or {}).get("p99"),
         "timeouts": (m_lat.get("timeout") or {}).get("n"),
+        "rejected_tasks": overload.rejected if overload is not None else None,
+        "queued_tasks": overload.queued if overload is not None else None,
         "blast_radius_regions": blast_radius_regions(regions, *impact, p.slo),
         "blast_radius_sessions": br_sessions,
         "budget_burn": budget_burn(counts, *burn, p.slo),
@@ -440,6 +450,7 @@ def analyse_run(run: RunInput) -> RunMetrics:
         fault_windows=tuple(w.to_dict() for w in windows or ()),
         latency=latency,
         ledger=ledger.to_dict() if ledger is not None else None,
+        overload=overload.to_dict() if overload is not None else None,
         sessions=sessions.to_dict() if sessions is not None else None,
         partial=partial,
         control=run.control,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from core.errors import BadLogFile
-from core.logs import EXECUTION_DTYPES, REQUEST_DTYPES, REQUEST_OPTIONAL
+from core.logs import EXECUTION_DTYPES, EXECUTION_OPTIONAL, REQUEST_DTYPES, REQUEST_OPTIONAL
 
 __all__ = ["read_request_log", "read_execution_log"]
 
@@ -47,6 +47,6 @@ def read_request_log(path: Path) -> pd.DataFrame:
 
 def read_execution_log(path: Path) -> pd.DataFrame:
     """Read an execution log (plain or ``.gz``) with the contract's types."""
-    return _read_csv_log(path, EXECUTION_DTYPES, "execution log")
+    return _read_csv_log(path, EXECUTION_DTYPES, "execution log", EXECUTION_OPTIONAL)
 
 

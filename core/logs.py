@@ -33,9 +33,11 @@ from core.errors import BadLogFile
 __all__ = [
     "REQUEST_DTYPES",
     "REQUEST_COLUMNS",
+    "REQUEST_OUTCOMES",
     "REQUEST_OPTIONAL",
     "EXECUTION_DTYPES",
     "EXECUTION_COLUMNS",
+    "EXECUTION_OPTIONAL",
     "EVENT_KINDS",
     "CsvLogWriter",
     "request_log_writer",
@@ -64,6 +66,9 @@ REQUEST_DTYPES: dict[str, str] = {
     "asked_rate": "float64",  # the whole workload's asked arrival rate (tasks/s) when this request arrived
 }
 REQUEST_COLUMNS = tuple(REQUEST_DTYPES)
+#: What a client can see of a request: served; failed (refused, reset, a server error); no answer in time;
+#: shed by a saturated deployment (HTTP 429: nothing ran, a retry is safe).
+REQUEST_OUTCOMES = ("ok", "error", "timeout", "rejected")
 #: Columns added after the first contract: older logs load with them empty.
 REQUEST_OPTIONAL = frozenset({"task", "asked_rate"})
 
@@ -77,8 +82,11 @@ EXECUTION_DTYPES: dict[str, str] = {
     "end": "float64",
     "session": "string",
     "session_write": "Int8",  # 1 when the task acknowledged a session-memory write
+    "queued_s": "float64",  # how long the task waited for a slot (at the hub and the agent) before it started
 }
 EXECUTION_COLUMNS = tuple(EXECUTION_DTYPES)
+#: Columns added after the first contract: older logs load with them empty.
+EXECUTION_OPTIONAL = frozenset({"queued_s"})
 
 #: Rows whose ``end`` is this much older than asked are taken as the end of a backwards read (clients'
 #: rows are appended when requests end, so a row can be older than the one before it by up to a timeout).

@@ -140,6 +140,9 @@ class Topology(_Model):
     regions: list[Region] = Field(min_length=1)
     agents_per_node: int = Field(default=3, ge=1, le=100)
     agent_concurrency: int = Field(default=2, ge=1, le=1000)
+    # Tasks that may wait for a busy agent's slot, per agent (a hub holds that many per agent it manages);
+    # 0 sheds at once. A shed task is answered 429 and recorded ``rejected``; a waiting one is ``queued_s``.
+    agent_queue: int = Field(default=0, ge=0, le=10_000)
     latency_ms: dict[str, float] = Field(default_factory=dict)
     workload: Workload = Workload()
     healing: Healing = Healing()

@@ -64,7 +64,7 @@ def _curve(frame: pd.DataFrame, t0: float, dt: float) -> pd.DataFrame:
         "t": frame["t"].to_numpy(dtype=float) - t0,
         "availability": frame["availability"].to_numpy(dtype=float),
         "ok_per_s": frame["ok"].to_numpy(dtype=float) / dt,
-        "failed_per_s": (frame["failed"] + frame["timeout"]).to_numpy(dtype=float) / dt,
+        "failed_per_s": (frame["failed"] + frame["timeout"] + frame["rejected"]).to_numpy(dtype=float) / dt,
         "total": frame["total"].to_numpy(dtype=float),
     })
 

@@ -67,6 +67,7 @@ class ChildConfig(_Model):
     execution_log: str = ""  # where agents append a row per executed task ("": not recorded)
     latency_ms: dict[str, float] = Field(default_factory=dict)
     concurrency: int = Field(default=1, ge=1)
+    queue: int = Field(default=0, ge=0)  # tasks that may wait for a slot, per agent (topology agent_queue)
     agents: list[str] = Field(default_factory=list)
     replication: int = Field(default=0, ge=0)
     restart_delay_s: float = Field(default=0.0, ge=0)

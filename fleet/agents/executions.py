@@ -33,9 +33,10 @@ class ExecutionRecorder:
         self._writer: CsvLogWriter | None = execution_log_writer(self.path)
         self.recorded = 0
 
-    def record(self, task: str, agent: str, session: str, start: float, end: float, session_write: bool) -> None:
+    def record(self, task: str, agent: str, session: str, start: float, end: float, session_write: bool,
+               queued_s: float = 0.0) -> None:
         self._rows.append([task, agent, self.node, self.region, f"{start:.6f}", f"{end:.6f}", session,
-                           int(session_write)])
+                           int(session_write), f"{queued_s:.6f}"])
         self.recorded += 1
 
     def flush(self) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from fleet.agents.config import ChildConfig, StandbyOf
-from fleet.agents.net import NetError, add_json_routes, metrics_handler, start_site
+from fleet.agents.net import REJECTED_STATUS, NetError, add_json_routes, metrics_handler, start_site
 from fleet.agents.proc import announce_ready
 from fleet.agents.runtime import NodeMetrics
 from fleet.agents.sessions import Replicator, SessionStore, freshest, session_routes
@@ -67,6 +67,8 @@ class Hub:
         self._peers: list[Peer] = []
         self._replica_peers: list[Peer] = []
         self._primary_down_since: float | None = None
+        self.waiting = 0  # tasks queued for a free agent (at most cfg.queue per live agent)
+        self._slot = asyncio.Condition()
 
     # ---- directory --------------------------------------------------------------------
     async def refresh_directory(self) -> dict[str, Any] | None:
@@ -103,18 +105,54 @@ class Hub:
         least = min(a.busy for a in free)
         return self.rng.choice([a for a in free if a.busy == least])
 
+    def _live(self) -> int:
+        return sum(a.alive for a in self.agents.values())
+
+    async def _wait_for_agent(self, timeout_s: float) -> AgentView | None:
+        """Queue for a free agent (first come, first served among the waiting), at most ``timeout_s``."""
+        self.waiting += 1
+        self.metrics.tasks.labels("queued").inc()
+        picked: list[AgentView] = []
+
+        def free() -> bool:
+            agent = self._pick(set())
+            if agent is not None:
+                picked[:] = [agent]
+            return agent is not None or not self.active
+
+        try:
+            async with self._slot:
+                async with asyncio.timeout(max(0.0, timeout_s)):
+                    await self._slot.wait_for(free)
+        except TimeoutError:
+            return None
+        finally:
+            self.waiting -= 1
+        return picked[0] if picked and self.active else None
+
+    async def _release(self, agent: AgentView) -> None:
+        agent.busy -= 1
+        if self.waiting:
+            async with self._slot:
+                self._slot.notify(1)
+
     async def handle_task(self, request: web.Request) -> web.Response:
         if not self.active:
             return web.json_response({"error": "standby"}, status=503)
         body = await request.json()
-        started = time.perf_counter()
+        started, arrived = time.perf_counter(), time.monotonic()
         sid = str(body.get("session", ""))
         expected = int(body.get("turn", 0))
         memory = await self.load_session(sid, expected)
         deadline = float(body.get("timeout_s", 3.0))
         tried: set[str] = set()
+        queued_s = 0.0
         for _ in range(2):  # one retry on another agent, as a gateway would
             agent = self._pick(tried)
+            if agent is None and not tried and self.waiting < self.cfg.queue * self._live():
+                queue_from = time.monotonic()
+                agent = await self._wait_for_agent(deadline - (queue_from - arrived))
+                queued_s = time.monotonic() - queue_from
             if agent is None:
                 break
             tried.add(agent.id)
@@ -126,20 +164,24 @@ class Hub:
                     "POST",
                     f"{agent.url}/task",
                     body={"task": body.get("task", ""), "session": sid, "work_ms": body.get("work_ms", 0),
-                          "memory": memory},
+                          "memory": memory, "queued_s": round(queued_s, 6),
+                          "timeout_s": deadline},
                     timeout_s=deadline,
                 )
             except NetError:
                 agent.failures += 1
                 continue
             finally:
-                agent.busy -= 1
+                await self._release(agent)
                 self.metrics.in_flight.dec()
             self.save_session(sid, reply["memory"])
             self.metrics.tasks.labels("ok").inc()
             self.metrics.duration.observe(time.perf_counter() - started)
             return web.json_response({**reply, "hub": self.name})
-        self.metrics.tasks.labels("rejected" if not tried else "error").inc()
+        if not tried and self._live():  # every live agent busy and no room to wait: shed, nothing ran
+            self.metrics.tasks.labels("rejected").inc()
+            return web.json_response({"error": "busy", "rejected": True}, status=REJECTED_STATUS)
+        self.metrics.tasks.labels("error").inc()
         return web.json_response({"error": "no agent available"}, status=503)
 
     # ---- sessions -----------------------------------------------------------------------

@@ -25,9 +25,9 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from core.logs import CsvLogWriter, request_log_writer
+from core.logs import REQUEST_OUTCOMES, CsvLogWriter, request_log_writer
 from fleet.agents.config import ChildConfig, ClientsSpec
-from fleet.agents.net import NetError, NetTimeout, metrics_handler, start_site
+from fleet.agents.net import NetError, NetRejected, NetTimeout, metrics_handler, start_site
 from fleet.agents.proc import announce_ready
 from fleet.agents.runtime import LATENCY_BUCKETS
 from fleet.loadcontrol import LoadOverride, read_override
@@ -127,7 +127,7 @@ class LoadGenerator:
         )
         shares = self.spec.client_shares
         for region in shares:
-            for outcome in ("ok", "error", "timeout"):
+            for outcome in REQUEST_OUTCOMES:
                 self.requests.labels(topo, region, outcome)
             self.lost.labels(topo, region)
         self.sessions: dict[str, list[Session]] = {r: [] for r in shares if shares[r] > 0}
@@ -241,6 +241,8 @@ class LoadGenerator:
                 except NetTimeout:
                     outcome = "timeout"
                     ep.down_until = time.monotonic() + COOLDOWN_S
+                except NetRejected:  # shed by a saturated endpoint: nothing ran; try the next one, no cool-down
+                    outcome = "rejected"
                 except NetError as exc:
                     outcome = "error"
                     if "HTTP 503" not in str(exc):

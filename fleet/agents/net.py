@@ -27,6 +27,8 @@ __all__ = [
     "Network",
     "NetError",
     "NetTimeout",
+    "NetRejected",
+    "REJECTED_STATUS",
     "add_json_routes",
     "metrics_handler",
     "start_site",
@@ -43,6 +45,14 @@ class NetError(Exception):
 
 class NetTimeout(NetError):
     """A call got no answer in time (dead peer, black-holed link, paused process)."""
+
+
+class NetRejected(NetError):
+    """The server shed the call (HTTP 429): it was refused before any work began, so a retry is safe."""
+
+
+#: The status a saturated agent, hub or peer answers with when it sheds a task (nothing was run).
+REJECTED_STATUS = 429
 
 
 class Transport(Protocol):
@@ -114,7 +124,8 @@ class Network:
             raise NetError(f"{method} {url}: {type(exc).__name__}") from None
         data = json.loads(payload) if payload else None
         if resp.status not in ok_statuses:
-            raise NetError(f"{method} {url}: HTTP {resp.status}")
+            kind = NetRejected if resp.status == REJECTED_STATUS else NetError
+            raise kind(f"{method} {url}: HTTP {resp.status}")
         return resp.status, data
 
 

@@ -21,8 +21,10 @@ from core.logs import EventLog
 from fleet.agents.config import ChildConfig
 from fleet.agents.executions import ExecutionRecorder
 from fleet.agents.net import (
+    REJECTED_STATUS,
     JsonRoutes,
     NetError,
+    NetRejected,
     Transport,
     add_json_routes,
     metrics_handler,
@@ -40,14 +42,38 @@ log = logging.getLogger("aftershock.fleet.node")
 
 
 class Agent:
-    """One agent: ``concurrency`` task slots behind its own listening socket."""
+    """One agent: ``concurrency`` task slots behind its own listening socket, and room for ``queue`` tasks
+    waiting for a slot (woken in arrival order; 0: a task that finds every slot busy is shed)."""
 
-    def __init__(self, agent_id: str, concurrency: int, port: int = 0):
+    def __init__(self, agent_id: str, concurrency: int, port: int = 0, queue: int = 0):
         self.id = agent_id
         self.concurrency = concurrency
+        self.queue = queue
         self.busy = 0
+        self.waiting = 0
         self.port = port
         self.runner: web.AppRunner | None = None
+        self._slot = asyncio.Condition()
+
+    async def wait_for_slot(self, timeout_s: float) -> bool:
+        """Wait (queued) until a slot is free, at most ``timeout_s``; False when the wait ran out."""
+        self.waiting += 1
+        try:
+            async with self._slot:
+                async with asyncio.timeout(max(0.0, timeout_s)):
+                    await self._slot.wait_for(lambda: self.busy < self.concurrency)
+                return True
+        except TimeoutError:
+            return False
+        finally:
+            self.waiting -= 1
+
+    async def release(self) -> None:
+        """A slot came free: the longest-waiting task takes it."""
+        self.busy -= 1
+        if self.waiting:
+            async with self._slot:
+                self._slot.notify(1)
 
     @property
     def alive(self) -> bool:
@@ -83,7 +109,7 @@ class NodeHost:
         self.executions = executions
         if executions is None and config.execution_log:
             self.executions = ExecutionRecorder(config.execution_log, node=self.name, region=self.region)
-        self.agents = {aid: Agent(aid, config.concurrency) for aid in config.agents}
+        self.agents = {aid: Agent(aid, config.concurrency, queue=config.queue) for aid in config.agents}
         self.sessions = SessionStore()
         self.replicator = Replicator(self._push_sessions)
         self.replication = config.replication
@@ -142,12 +168,23 @@ class NodeHost:
             self.metrics.members_alive.set(self.swim.alive_count())
 
     # ---- tasks ------------------------------------------------------------------------
+    def _reject(self) -> web.Response:
+        """Shed: every slot busy and no room to wait. 429 says nothing ran, so the client may try elsewhere."""
+        self.metrics.tasks.labels("rejected").inc()
+        return web.json_response({"error": "busy", "rejected": True}, status=REJECTED_STATUS)
+
     async def serve(self, agent: Agent, body: dict[str, Any]) -> web.Response:
+        arrived = time.monotonic()
         if agent.busy >= agent.concurrency:
-            if self.mesh and int(body.get("hops", 0)) == 0:
+            if self.mesh and int(body.get("hops", 0)) == 0 and self._peer_with_room() is not None:
                 return await self.forward(body)
-            self.metrics.tasks.labels("rejected").inc()
-            return web.json_response({"error": "busy"}, status=503)
+            if agent.waiting >= agent.queue:
+                return self._reject()
+            self.metrics.tasks.labels("queued").inc()
+            # a task waits at most the client's timeout: past it, nobody is left to answer
+            if not await agent.wait_for_slot(float(body.get("timeout_s", 3.0))):
+                return self._reject()
+        queued_s = float(body.get("queued_s", 0.0)) + time.monotonic() - arrived
         agent.busy += 1
         self.metrics.in_flight.inc()
         started, started_wall = time.perf_counter(), time.time()
@@ -161,12 +198,13 @@ class NodeHost:
             memory = advance(memory, agent.id)
             written = "memory" not in body and self.save_session(sid, memory)
             if self.executions is not None:
-                self.executions.record(str(body.get("task", "")), agent.id, sid, started_wall, time.time(), written)
+                self.executions.record(str(body.get("task", "")), agent.id, sid, started_wall, time.time(), written,
+                                       queued_s)
         except (KeyError, TypeError, ValueError):
             self.metrics.tasks.labels("error").inc()
             return web.json_response({"error": "malformed task"}, status=400)
         finally:
-            agent.busy -= 1
+            await agent.release()
             self.metrics.in_flight.dec()
         self.metrics.tasks.labels("ok").inc()
         self.metrics.duration.observe(time.perf_counter() - started)
@@ -174,14 +212,20 @@ class NodeHost:
             {"agent": agent.id, "node": self.name, "region": self.region, "turn": memory["turn"], "memory": memory}
         )
 
-    async def forward(self, body: dict[str, Any]) -> web.Response:
-        """Hand a task to the live peer with the most spare capacity, nearest first."""
-        assert self.swim is not None
+    def _peer_with_room(self) -> Member | None:
+        """The live peer (by its last gossiped free slots) with room, nearest first, then the most spare."""
+        if self.swim is None:
+            return None
         peers = [m for m in self.swim.alive(include_self=False) if m.state == "alive" and m.free > 0]
         if not peers:
-            self.metrics.tasks.labels("rejected").inc()
-            return web.json_response({"error": "busy"}, status=503)
-        peer = min(peers, key=lambda m: (self.cfg.latency(self.region, m.region), -m.free))
+            return None
+        return min(peers, key=lambda m: (self.cfg.latency(self.region, m.region), -m.free))
+
+    async def forward(self, body: dict[str, Any]) -> web.Response:
+        """Hand a task to the live peer with the most spare capacity, nearest first."""
+        peer = self._peer_with_room()
+        if peer is None:
+            return self._reject()
         peer.free -= 1
         self.metrics.tasks.labels("forwarded").inc()
         try:
@@ -192,6 +236,8 @@ class NodeHost:
                 body={**body, "hops": 1},
                 timeout_s=float(body.get("timeout_s", 3.0)),
             )
+        except NetRejected:  # the peer filled up meanwhile: shed, nothing ran
+            return self._reject()
         except NetError:
             return web.json_response({"error": "forward failed"}, status=503)
         return web.json_response(reply)
@@ -200,8 +246,7 @@ class NodeHost:
         body = await request.json()
         free = [a for a in self.agents.values() if a.free > 0]
         if not free:
-            self.metrics.tasks.labels("rejected").inc()
-            return web.json_response({"error": "busy"}, status=503)
+            return self._reject()
         return await self.serve(max(free, key=lambda a: a.free), body)
 
     # ---- sessions (decentralized) -------------------------------------------------------

@@ -33,7 +33,7 @@ class NodeMetrics:
         self.sessions_held = Gauge("aftershock_sessions_held", "Session memories held here", registry=r)
         self.restarts = Counter("aftershock_restarts", "Restarts this node ordered", registry=r)
         self.migrations = Counter("aftershock_migrations", "Replacements this node spawned", registry=r)
-        for outcome in ("ok", "error", "rejected", "forwarded"):
+        for outcome in ("ok", "error", "rejected", "queued", "forwarded"):
             self.tasks.labels(outcome)
 
 

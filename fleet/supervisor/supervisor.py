@@ -170,6 +170,7 @@ class Supervisor:
             parent_pid=os.getpid(),
             latency_ms=dict(t.latency_ms),
             concurrency=t.agent_concurrency,
+            queue=t.agent_queue,
             agents=rec.agents,
             replication=t.replication,
             restart_delay_s=t.healing.restart_delay_s,

@@ -13,6 +13,7 @@ import csv
 import gzip
 import json
 import re
+import shutil
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
@@ -64,13 +65,14 @@ TOPOLOGIES = ("centralized", "decentralized", "hybrid")
 
 @pytest.fixture(scope="module")
 def home_loss(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, dict]:
-    """region-loss-home from the library on the three built-in topologies, 4 s baseline and a 12 s fault."""
+    """region-loss-home from the library on the three built-in topologies, 4 s baseline, a 12 s fault, 20 s after
+    (the hub back about 2 s after the restore, then the 10 s a recovery must hold)."""
     settings = Settings(home=tmp_path_factory.mktemp("home-loss") / "home").ensure()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AFTERSHOCK_BASELINE_S", "4")
         mp.setenv("AFTERSHOCK_FAULT_S", "12")
         summary = run_comparison(settings, RunPlan(experiment="region-loss-home", topologies=list(TOPOLOGIES),
-                                                   warmup_s=4, observe_s=40))
+                                                   warmup_s=4, observe_s=20))
     return settings, summary
 
 
@@ -162,13 +164,14 @@ def test_the_ledger_adds_up_to_the_raw_files(home_loss) -> None:
             assert {k: v for k, v in ledger["classes"].items() if v} == dict(expected), run["topology"]
             # an acknowledged task without an execution row can only be one a node answered just before its
             # process died (killed, restarted, or the lab stopped: its last batch unwritten): the ledger names
-            # the hole in the log instead of hiding it
+            # the hole in the log instead of hiding it. The death may come before the client saw the answer
+            # (the reply still crossing the link), never before the request was sent.
             deaths = [(str(e["node"] or ""), float(e["ts"])) for e in store.load_events(run["run_id"]).to_dict(
                 "records") if e["kind"] in ("node_killed", "node_restarted", "lab_stopped")]
             for r in requests:
                 if r["outcome"] == "ok" and runs[r["task"]] == 0:
-                    end = float(r["end"])
-                    assert any((not node or r["agent"].startswith(f"{node}-")) and 0 <= ts - end < 2.0
+                    sent, end = float(r["ts"]), float(r["end"])
+                    assert any((not node or r["agent"].startswith(f"{node}-")) and sent <= ts < end + 2.0
                                for node, ts in deaths), r
 
 
@@ -212,7 +215,8 @@ def test_control_runs_are_stored_with_the_comparison_and_used_by_the_verdicts(se
     assert summary["control_effects"], "each topology's fault effect is judged against its control"
 
 
-def test_duplicates_provoked_by_a_client_timeout_shorter_than_the_work(lab, settings: Settings) -> None:
+def test_duplicates_provoked_by_a_client_timeout_shorter_than_the_work(lab, settings: Settings,
+                                                                     tmp_path: Path) -> None:
     """Work of 0.8 s against a 0.4 s timeout: the gateway's retry on another agent runs the task twice."""
     topo = topology_for_tests("hybrid", workload={
         "tasks_per_s": 10, "timeout_s": 0.4,
@@ -225,12 +229,15 @@ def test_duplicates_provoked_by_a_client_timeout_shorter_than_the_work(lab, sett
             return sum(r["outcome"] == "timeout" for r in csv.DictReader(fh))
 
     wait_until(lambda: timeouts() >= 20, 60, interval_s=0.5, what="20 client timeouts")
-    requests = read_request_log(Path(status["request_log"]))
-    executions = read_execution_log(Path(status["execution_log"]))
-    ledger = task_ledger(requests, executions)
-    with open(status["execution_log"], newline="") as fh:
+    # the lab goes on writing: both readings (the ledger's and the csv module's) use one copy of each log
+    copies = {}
+    for key in ("request_log", "execution_log"):
+        copies[key] = tmp_path / Path(status[key]).name
+        shutil.copyfile(status[key], copies[key])
+    ledger = task_ledger(read_request_log(copies["request_log"]), read_execution_log(copies["execution_log"]))
+    with open(copies["execution_log"], newline="") as fh:
         runs = Counter(r["task"] for r in csv.DictReader(fh))
-    with open(status["request_log"], newline="") as fh:
+    with open(copies["request_log"], newline="") as fh:
         tasks = {r["task"] for r in csv.DictReader(fh) if r["task"]}
     duplicated = sum(1 for t in tasks if runs[t] >= 2)
     assert duplicated > 0 and ledger.classes["duplicated"] == duplicated

@@ -160,17 +160,18 @@ def executions_for(requests: pd.DataFrame, *, runs: dict[str, int] | None = None
                    default: dict[str, int] | None = None, node: str = "eu-west-n1", region: str = "eu-west",
                    writes: bool = True) -> pd.DataFrame:
     """The agents' execution log for ``requests``: each task run ``runs[task]`` times, else by outcome
-    (``default``: ok 1, error 0, timeout 0). Executions end 10 ms before the request does."""
+    (``default``: ok 1, error 0, timeout 0, rejected 0). Executions end 10 ms before the request does; none
+    waited for a slot (``queued_s`` 0)."""
     runs = runs or {}
-    default = {"ok": 1, "error": 0, "timeout": 0, **(default or {})}
+    default = {"ok": 1, "error": 0, "timeout": 0, "rejected": 0, **(default or {})}
     rows = []
     for r in requests.itertuples(index=False):
         k = runs.get(str(r.task), default[str(r.outcome)])
         for j in range(k):
             rows.append({"task": str(r.task), "agent": f"{node}-a{j + 1}", "node": node, "region": region,
                          "start": float(r.ts), "end": float(r.end) - 0.01, "session": str(r.session),
-                         "session_write": 1 if writes else 0})
-    cols = ["task", "agent", "node", "region", "start", "end", "session", "session_write"]
+                         "session_write": 1 if writes else 0, "queued_s": 0.0})
+    cols = ["task", "agent", "node", "region", "start", "end", "session", "session_write", "queued_s"]
     return pd.DataFrame(rows, columns=cols)
 
 

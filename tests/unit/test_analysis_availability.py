@@ -17,7 +17,7 @@ STEP = [1.0] * 5 + [0.0] * 20 + [1.0] * 40
 def test_request_bins_count_by_end_time() -> None:
     df = requests_from_bins([(3, 1, 0), (0, 0, 0), (1, 0, 1)], start=T0)
     a = availability_from_requests(df, 1.0, T0, T0 + 3)
-    assert list(a.columns) == ["t", "ok", "failed", "timeout", "total", "availability"]
+    assert list(a.columns) == ["t", "ok", "failed", "timeout", "rejected", "total", "availability"]
     assert a["t"].tolist() == [T0, T0 + 1, T0 + 2]
     assert a["total"].tolist() == [4, 0, 2]
     assert a["availability"].iloc[0] == 0.75
@@ -34,15 +34,15 @@ def test_requests_outside_the_range_are_left_out() -> None:
 def test_per_region_frame() -> None:
     df = requests_from_bins([(4, 0, 0), (2, 2, 0)], start=T0, regions=("a", "b"))
     a = availability_from_requests(df, 1.0, T0, T0 + 2, per_region=True)
-    assert list(a.columns) == ["t", "client_region", "ok", "failed", "timeout", "total", "availability"]
+    assert list(a.columns) == ["t", "client_region", "ok", "failed", "timeout", "rejected", "total", "availability"]
     assert sorted(set(a["client_region"])) == ["a", "b"]
     assert a["total"].sum() == 8
 
 
 def test_unknown_outcome_is_named() -> None:
     df = requests_from_bins([(2, 0, 0)], start=T0)
-    df.loc[0, "outcome"] = "rejected"
-    with pytest.raises(AnalysisError, match="rejected"):
+    df.loc[0, "outcome"] = "shed"
+    with pytest.raises(AnalysisError, match="shed"):
         availability_from_requests(df, 1.0, T0, T0 + 1)
 
 

@@ -163,6 +163,7 @@ def test_json_summary_shape_from_real_runs() -> None:
         "fault_windows",
         "latency",
         "ledger",
+        "overload",
         "sessions",
         "partial",
         "bounds",

@@ -19,19 +19,23 @@ def _log(outcomes: list[str], sessions: int = 1) -> pd.DataFrame:
 
 
 def test_known_answer_one_task_of_every_class() -> None:
-    req = requests_from_bins([(8, 2, 2)], start=T0, sessions=12)
-    tasks = {o: list(req.loc[req["outcome"] == o, "task"]) for o in ("ok", "error", "timeout")}
+    req = requests_from_bins([(8, 4, 2)], start=T0, sessions=14)
+    shed = req.index[req["outcome"] == "error"][2:]
+    req.loc[shed, "outcome"] = "rejected"  # two tasks shed with a 429
+    tasks = {o: list(req.loc[req["outcome"] == o, "task"]) for o in ("ok", "error", "timeout", "rejected")}
     runs = {tasks["ok"][0]: 2,  # retried after a lost answer: duplicated although the client saw ok
             tasks["ok"][1]: 0,  # acknowledged, never recorded: phantom
             tasks["error"][0]: 1,  # the hub died after the agent finished: unacknowledged
             tasks["timeout"][0]: 1,  # timed out, but it ran: indeterminate (executed)
-            tasks["timeout"][1]: 3}  # a retry storm: duplicated
+            tasks["timeout"][1]: 3,  # a retry storm: duplicated
+            tasks["rejected"][0]: 0,  # shed, and nothing ran: rejected (apart from failures)
+            tasks["rejected"][1]: 1}  # "shed", yet an agent ran it: the 429 was not definite
     ledger = task_ledger(req, executions_for(req, runs=runs))
-    assert ledger.classes == {"ok": 6, "duplicated": 2, "failed": 1, "indeterminate": 1, "unacknowledged": 1,
-                              "phantom": 1}
+    assert ledger.classes == {"ok": 6, "duplicated": 2, "failed": 1, "rejected": 1, "indeterminate": 1,
+                              "unacknowledged": 2, "phantom": 1}
     assert sum(ledger.classes.values()) == ledger.tasks == len(req)
     assert ledger.indeterminate_executed == 1 and ledger.indeterminate_not_executed == 0
-    assert ledger.executions == 6 + 2 + 1 + 1 + 3 and ledger.orphan_executions == 0
+    assert ledger.executions == 6 + 2 + 1 + 1 + 3 + 1 and ledger.orphan_executions == 0
     assert ledger.properties["no_duplicates"] is False and ledger.properties["no_phantom_acknowledgements"] is False
 
 
@@ -44,14 +48,18 @@ def test_orphans_and_untracked_rows_are_counted_not_classified() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(spec=st.lists(st.tuples(st.sampled_from(["ok", "error", "timeout"]), st.integers(0, 3)), min_size=1,
-                     max_size=60))
+@given(spec=st.lists(st.tuples(st.sampled_from(["ok", "error", "timeout", "rejected"]), st.integers(0, 3)),
+                     min_size=1, max_size=60))
 def test_classes_partition_the_request_log(spec) -> None:
     outcomes = [o for o, _ in spec]
-    req = _log(outcomes, sessions=5)
+    req = _log([o if o != "rejected" else "error" for o in outcomes], sessions=5)
+    # the errors drawn as rejections become 429s, in the order drawn
+    errors = req.index[req["outcome"] == "error"]
+    drawn = [o for o in outcomes if o in ("error", "rejected")]
+    req.loc[errors, "outcome"] = drawn
     # give each row its drawn execution count, matched by position in end order within each outcome
     runs = {}
-    for outcome in ("ok", "error", "timeout"):
+    for outcome in ("ok", "error", "timeout", "rejected"):
         counts = [k for o, k in spec if o == outcome]
         for task, k in zip(req.loc[req["outcome"] == outcome, "task"], counts, strict=True):
             runs[task] = k
@@ -60,6 +68,7 @@ def test_classes_partition_the_request_log(spec) -> None:
     assert ledger.classes["duplicated"] == sum(k >= 2 for k in runs.values())
     assert ledger.executions == sum(runs.values())
     assert ledger.classes["failed"] == sum(o == "error" and k == 0 for o, k in spec)
+    assert ledger.classes["rejected"] == sum(o == "rejected" and k == 0 for o, k in spec)
 
 
 def _session_log() -> pd.DataFrame:
