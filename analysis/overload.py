@@ -74,8 +74,9 @@ def overload_summary(requests: pd.DataFrame, executions: pd.DataFrame | None, t0
         said.append(f"queued {queued:,} (longest wait {wait_max:.2f} s, p99 {wait_p99:.2f} s), the first "
                     f"{first_queued:+.1f} s from the injection")
     if not said:
-        said.append("neither shed nor queued" if queued is not None else
-                    "shed nothing (queueing unknown: the execution log has no queued_s)")
+        said.append("neither shed nor queued" if queued is not None else "shed nothing")
+    if queued is None:
+        said.append("queueing unknown (no execution log with queued_s)")
     said.append("no autoscaling policy, so no scaling to measure")
     return Overload(
         requests=total,

@@ -139,7 +139,10 @@ class Hub:
     async def handle_task(self, request: web.Request) -> web.Response:
         if not self.active:
             return web.json_response({"error": "standby"}, status=503)
-        body = await request.json()
+        return await self.dispatch(await request.json())
+
+    async def dispatch(self, body: dict[str, Any]) -> web.Response:
+        """Schedule one task on a free agent (queueing for one if there is room), retrying once elsewhere."""
         started, arrived = time.perf_counter(), time.monotonic()
         sid = str(body.get("session", ""))
         expected = int(body.get("turn", 0))
