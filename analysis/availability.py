@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import AnalysisError
-from core.logs import REQUEST_OUTCOMES
 from analysis.series import CLIENT_REQUESTS, series_increase_on_grid
+from core.logs import REQUEST_OUTCOMES
 
 __all__ = [
     "OUTCOMES",

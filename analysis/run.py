@@ -32,8 +32,8 @@ from analysis.impact import (
 from analysis.jsonsafe import json_safe
 from analysis.latency import latency_by_outcome, ok_latency_inflation
 from analysis.ledger import Ledger, task_ledger
-from analysis.overload import Overload, overload_summary
 from analysis.mechanism import Mechanism, MechanismBounds, identify_mechanism, mechanism_bound
+from analysis.overload import Overload, overload_summary
 from analysis.params import DEFAULT_PARAMS, AnalysisParams
 from analysis.recovery import Recovery, analyse_availability
 from analysis.sessions import SessionBound, sessions_lost_bound

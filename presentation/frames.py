@@ -36,6 +36,7 @@ __all__ = [
     "verdicts_table",
     "recovery_rows",
     "ledger_rows",
+    "overload_rows",
     "fault_windows",
     "FAULT_WINDOW_COLUMNS",
     "timeline_fault_windows",
@@ -235,6 +236,22 @@ def ledger_rows(summary: Mapping[str, Any] | None) -> pd.DataFrame:
                "no acknowledged write lost": _yes_no(props.get("no_acknowledged_write_lost"))}
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def overload_rows(summary: Mapping[str, Any] | None) -> pd.DataFrame:
+    """Per analysed run that shed or queued tasks: how many, the longest wait, and what it did in words
+    (empty when no run was overloaded, so the overload section shows only where there is something to read)."""
+    rows = []
+    for r in (summary or {}).get("results") or []:
+        o = r.get("overload")
+        if not o or not (o.get("rejected") or o.get("queued")):
+            continue
+        rows.append({"run": r.get("run_id"), "topology": r.get("topology"), "shed": o.get("rejected"),
+                     "shed %": None if o.get("rejected_share") is None else round(100.0 * o["rejected_share"], 1),
+                     "queued": o.get("queued"), "longest wait s": o.get("queue_wait_max_s"),
+                     "in words": o.get("text")})
+    return pd.DataFrame(rows, columns=["run", "topology", "shed", "shed %", "queued", "longest wait s",
+                                       "in words"])
 
 
 def _yes_no(value: Any) -> str:

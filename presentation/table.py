@@ -77,6 +77,10 @@ def _recovery_lines(summary: dict[str, Any]) -> list[str]:
         if props.get("no_loss_without_fault") is False:
             lines.append(f"  {topo}: session memory lost while no fault was active: a defect of the deployment")
     for r in summary.get("results", []):
+        over = r.get("overload") or {}
+        if over.get("rejected") or over.get("queued"):
+            lines.append(f"  {r.get('topology')} ({r.get('run_id')}): overloaded: {over.get('text')}")
+    for r in summary.get("results", []):
         part = r.get("partial") or {}
         if part.get("partial"):
             covers = part.get("covers_s")

@@ -114,6 +114,12 @@ th{background:#f4f4f4}.fail{color:#b00020;font-weight:600}.pass{color:#1b5e20}.m
 </p><table><tr>{% for c in ledger_cols %}<th>{{ c }}</th>{% endfor %}</tr>
 {% for row in ledger_rows %}<tr>{% for c in ledger_cols %}<td>{{ row[c] }}</td>{% endfor %}</tr>{% endfor %}
 </table>{% endif %}
+{% if overload_rows %}<h2>Overload: shed, queued or scaled</h2>
+<p class="muted">A shed task was answered 429 and never ran (counted apart from failures); a queued one waited for a
+ slot before it ran (the execution log's queued_s). No topology has an autoscaling policy yet.</p>
+<table><tr>{% for c in overload_cols %}<th>{{ c }}</th>{% endfor %}</tr>
+{% for row in overload_rows %}<tr>{% for c in overload_cols %}<td>{{ row[c] }}</td>{% endfor %}</tr>{% endfor %}
+</table>{% endif %}
 <h2>Runs</h2><table><tr><th>run</th><th>topology</th><th>repeat</th><th>status</th></tr>
 {% for r in d.runs %}<tr><td><code>{{ r.run_id }}</code></td><td>{{ r.topology }}</td><td>{{ r.repeat }}</td>
 <td>{{ r.status }}</td></tr>{% endfor %}</table>
@@ -145,6 +151,7 @@ def to_html(data: ReportData, min_resilience: float | None = None, *, now: _dt.d
     bounds = bounds_rows(data)
     recovery = frames.recovery_rows(data.summary)
     ledger = frames.ledger_rows(data.summary)
+    overload = frames.overload_rows(data.summary)
     single = [f"{topo} ({body['single_run']['label']}): {stmt['text']}"
               for topo, body in sorted((data.summary.get("summary") or {}).items()) if body.get("single_run")
               for stmt in body["single_run"].get("statements") or []]
@@ -156,5 +163,6 @@ def to_html(data: ReportData, min_resilience: float | None = None, *, now: _dt.d
                                                           enumerate(figures_of(data))],
         bounds=bounds, bounds_cols=list(bounds[0]) if bounds else [], notes=notes,
         recovery_cols=list(recovery.columns), recovery_rows=recovery.to_dict("records"), single=single,
-        ledger_cols=list(ledger.columns), ledger_rows=ledger.fillna("-").to_dict("records"))
+        ledger_cols=list(ledger.columns), ledger_rows=ledger.fillna("-").to_dict("records"),
+        overload_cols=list(overload.columns), overload_rows=overload.fillna("-").to_dict("records"))
     return page.encode("utf-8")

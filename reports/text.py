@@ -109,6 +109,10 @@ def to_markdown(data: ReportData) -> bytes:
     if not ledger.empty:
         lines += ["### Task ledger (client's request log joined with the agents' execution log)", "",
                   *_md_table(ledger.to_dict("records")), ""]
+    overload = frames.overload_rows(summary)
+    if not overload.empty:
+        lines += ["### Overload: what each topology shed, queued or scaled, and when", "",
+                  *_md_table(overload.to_dict("records")), ""]
     for note in summary.get("notes") or []:
         lines.append(f"> {md_escape(note)}")
     for skipped in summary.get("not_analysed") or []:

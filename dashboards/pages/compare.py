@@ -76,8 +76,14 @@ def _details(summary: dict) -> None:
             st.dataframe(recovery, hide_index=True, width="stretch")
     ledger = frames.ledger_rows(summary)
     if not ledger.empty:
-        with st.expander("Task ledger (every task: ok, failed, indeterminate, duplicated)"):
+        with st.expander("Task ledger (every task: ok, failed, rejected, indeterminate, duplicated)"):
             st.dataframe(ledger, hide_index=True, width="stretch")
+    overload = frames.overload_rows(summary)
+    if not overload.empty:
+        with st.expander("Overload: what each topology shed, queued or scaled, and when", expanded=True):
+            st.caption("Shed: answered 429, never ran (apart from failures). Queued: waited for a slot, then ran. "
+                       "No topology has an autoscaling policy yet.")
+            st.dataframe(overload, hide_index=True, width="stretch", key="overload_table")
 
 
 def render(config: DashboardConfig) -> None:
