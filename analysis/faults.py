@@ -185,10 +185,11 @@ def _what(action: str, targets: Sequence[str], activity: Mapping[str, Any], time
         return f"{who} {'were' if many else 'was'} cut off"
     if action == "add_latency":
         extra = args.get("latency_ms")
-        return f"the links were slow (+{float(extra):g} ms)" if extra is not None else "the links were slow"
+        return f"the links were slow (+{_num(extra):g} ms)" if _num(extra) is not None else "the links were slow"
     if action == "add_loss":
         loss = args.get("loss")
-        return f"the links dropped {100 * float(loss):g} % of requests" if loss is not None else "the links were lossy"
+        return (f"the links dropped {100 * _num(loss):g} % of requests" if _num(loss) is not None
+                else "the links were lossy")
     if action == "pause_node":
         who, many = _names(targets, "a node", "nodes")
         return f"{who} {'were' if many else 'was'} frozen"
@@ -199,8 +200,17 @@ def _what(action: str, targets: Sequence[str], activity: Mapping[str, Any], time
         return "nodes were churning"
     if action == "surge_load":
         factor = args.get("factor")
-        return f"the clients asked {float(factor):g}x the load" if factor is not None else "the load surged"
+        return f"the clients asked {_num(factor):g}x the load" if _num(factor) is not None else "the load surged"
     return f"the fault ({activity.get('name') or action}) was active"
+
+
+def _num(value: Any) -> float | None:
+    """A numeric argument as journalled; None when it is not a number (e.g. a ``${configuration}`` reference the
+    journal kept unsubstituted), so the sentence falls back to words instead of failing the whole analysis."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _lift_phrase(lift: str | None, window_action: str, many: bool) -> str:

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from chaoslib import substitute
 
 from analysis import fault_windows
 from chaos import lease
@@ -220,14 +221,22 @@ class Recorder:
         provider = activity.get("provider") or {}
         if provider.get("func"):
             detail["func"] = f"{provider.get('module')}.{provider.get('func')}"
-        if provider.get("arguments"):  # the fault windows read their targets from here
-            detail["arguments"] = json.loads(json.dumps(provider["arguments"], default=str))
+        if provider.get("arguments"):  # the fault windows read their targets from here, as the action got them
+            detail["arguments"] = json.loads(json.dumps(self._substituted(provider["arguments"]), default=str))
         if activity.get("pauses"):
             detail["pauses"] = activity["pauses"]
         if run.get("exception"):
             detail["error"] = str(run["exception"][-1]).strip()[:_OUTPUT_CHARS]
         self._add({"name": str(activity.get("name") or "?"), "type": kind if kind in ("action", "probe", "rollback")
                    else "action", "start": start, "end": end, "status": run.get("status"), "detail": detail})
+
+    def _substituted(self, arguments: Any) -> Any:
+        """``${key}`` references resolved against the run's configuration, as chaoslib resolves them for the call."""
+        try:
+            return substitute(arguments, self.configuration, None)
+        except Exception as exc:  # noqa: BLE001 - a journal entry is never worth failing the experiment
+            log.debug("arguments kept unsubstituted: %s", exc)
+            return arguments
 
     def _when(self) -> str:
         return "after" if self._method_seen else "before"

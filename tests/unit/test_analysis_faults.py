@@ -227,3 +227,15 @@ def test_an_injection_that_reported_a_failure_is_settled_by_the_event_log() -> N
     assert (late.start, late.end, late.unconfirmed) == (T0 + 9.0, T0 + 27.6, False)
     assert confirmed_by_events([w], [{"ts": T0 + 40.0, "kind": "node_killed"}]) == ()  # after the lift: none
     assert confirmed_by_events([late], []) == (late,)
+
+
+def test_an_argument_journalled_unsubstituted_reads_as_words_not_a_crash() -> None:
+    """A journal from before arguments were substituted keeps ``${key}``: the window is still drawn and said."""
+    timeline = [
+        activity("surge", "surge_load", T0, arguments={"factor": "${aftershock_load_factor}"}),
+        activity("slow", "add_latency", T0 + 1, arguments={"src": "*", "dst": "*", "latency_ms": "${ms}"}),
+        activity("surge-70", "surge_load", T0 + 2, arguments={"factor": 10.4}),
+        activity("heal", "heal", T0 + 30, kind="rollback", phase="rollback"),
+    ]
+    assert [w.what for w in fault_windows(timeline)] == [
+        "the load surged", "the links were slow", "the clients asked 10.4x the load"]
