@@ -37,6 +37,7 @@ __all__ = [
     "recovery_rows",
     "ledger_rows",
     "overload_rows",
+    "cost_rows",
     "fault_windows",
     "FAULT_WINDOW_COLUMNS",
     "timeline_fault_windows",
@@ -252,6 +253,30 @@ def overload_rows(summary: Mapping[str, Any] | None) -> pd.DataFrame:
                      "in words": o.get("text")})
     return pd.DataFrame(rows, columns=["run", "topology", "shed", "shed %", "queued", "longest wait s",
                                        "in words"])
+
+
+def cost_rows(summary: Mapping[str, Any] | None) -> pd.DataFrame:
+    """Per run with cost figures (the summary's ``cost`` list): what was provisioned against what was used, and
+    agent-hours per 1,000 successful tasks at the summary's unit price; a run without them says why."""
+    rows = []
+    for entry in (summary or {}).get("cost") or []:
+        c = entry.get("cost")
+        if not c:
+            rows.append({"run": entry.get("run_id"), "topology": entry.get("topology"),
+                         "note": entry.get("note") or "no cost figures"})
+            continue
+        util = c.get("utilisation")
+        per_k = c.get("cost_per_1000_ok")
+        rows.append({"run": entry.get("run_id"), "topology": entry.get("topology"),
+                     "window s": round(float(c.get("window_s") or 0.0), 1),
+                     "provisioned agent-s": round(float(c.get("provisioned_agent_s") or 0.0), 1),
+                     "busy agent-s": round(float(c.get("busy_agent_s") or 0.0), 1),
+                     "utilisation %": None if util is None else round(100.0 * util, 1),
+                     "ok tasks": c.get("ok_tasks"),
+                     "agent-h per 1,000 ok": None if per_k is None else round(float(per_k), 4),
+                     "note": "; ".join(c.get("notes") or [])})
+    return pd.DataFrame(rows, columns=["run", "topology", "window s", "provisioned agent-s", "busy agent-s",
+                                       "utilisation %", "ok tasks", "agent-h per 1,000 ok", "note"])
 
 
 def _yes_no(value: Any) -> str:

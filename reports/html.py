@@ -120,6 +120,13 @@ th{background:#f4f4f4}.fail{color:#b00020;font-weight:600}.pass{color:#1b5e20}.m
 <table><tr>{% for c in overload_cols %}<th>{{ c }}</th>{% endfor %}</tr>
 {% for row in overload_rows %}<tr>{% for c in overload_cols %}<td>{{ row[c] }}</td>{% endfor %}</tr>{% endfor %}
 </table>{% endif %}
+{% if cost_rows %}<h2>Cost: provisioned against used</h2>
+<p class="muted">Provisioned agent-seconds are what a cloud bills (every agent of the topology for the analysis
+ window); busy agent-seconds what the tasks used (execution log). Cost per 1,000 successful tasks is in agent-hours
+ (a price of 1 per agent-hour): multiply by yours. Hubs, replacements and the network are not counted.</p>
+<table><tr>{% for c in cost_cols %}<th>{{ c }}</th>{% endfor %}</tr>
+{% for row in cost_rows %}<tr>{% for c in cost_cols %}<td>{{ row[c] }}</td>{% endfor %}</tr>{% endfor %}
+</table>{% endif %}
 <h2>Runs</h2><table><tr><th>run</th><th>topology</th><th>repeat</th><th>status</th></tr>
 {% for r in d.runs %}<tr><td><code>{{ r.run_id }}</code></td><td>{{ r.topology }}</td><td>{{ r.repeat }}</td>
 <td>{{ r.status }}</td></tr>{% endfor %}</table>
@@ -152,6 +159,7 @@ def to_html(data: ReportData, min_resilience: float | None = None, *, now: _dt.d
     recovery = frames.recovery_rows(data.summary)
     ledger = frames.ledger_rows(data.summary)
     overload = frames.overload_rows(data.summary)
+    cost = frames.cost_rows(data.summary)
     single = [f"{topo} ({body['single_run']['label']}): {stmt['text']}"
               for topo, body in sorted((data.summary.get("summary") or {}).items()) if body.get("single_run")
               for stmt in body["single_run"].get("statements") or []]
@@ -164,5 +172,6 @@ def to_html(data: ReportData, min_resilience: float | None = None, *, now: _dt.d
         bounds=bounds, bounds_cols=list(bounds[0]) if bounds else [], notes=notes,
         recovery_cols=list(recovery.columns), recovery_rows=recovery.to_dict("records"), single=single,
         ledger_cols=list(ledger.columns), ledger_rows=ledger.fillna("-").to_dict("records"),
-        overload_cols=list(overload.columns), overload_rows=overload.fillna("-").to_dict("records"))
+        overload_cols=list(overload.columns), overload_rows=overload.fillna("-").to_dict("records"),
+        cost_cols=list(cost.columns), cost_rows=cost.fillna("-").to_dict("records"))
     return page.encode("utf-8")

@@ -113,6 +113,10 @@ def to_markdown(data: ReportData) -> bytes:
     if not overload.empty:
         lines += ["### Overload: what each topology shed, queued or scaled, and when", "",
                   *_md_table(overload.to_dict("records")), ""]
+    cost = frames.cost_rows(summary)
+    if not cost.empty:
+        lines += ["### Cost: provisioned against used (agent-hours per 1,000 successful tasks at 1 per agent-hour)",
+                  "", *_md_table(cost.fillna("-").to_dict("records")), ""]
     for note in summary.get("notes") or []:
         lines.append(f"> {md_escape(note)}")
     for skipped in summary.get("not_analysed") or []:

@@ -84,6 +84,13 @@ def _details(summary: dict) -> None:
             st.caption("Shed: answered 429, never ran (apart from failures). Queued: waited for a slot, then ran. "
                        "No topology has an autoscaling policy yet.")
             st.dataframe(overload, hide_index=True, width="stretch", key="overload_table")
+    cost = frames.cost_rows(summary)
+    if not cost.empty:
+        with st.expander("Cost: provisioned against used"):
+            st.caption("Provisioned agent-seconds are what a cloud bills; busy agent-seconds what the tasks used. "
+                       "Agent-hours per 1,000 successful tasks at 1 per agent-hour: multiply by your price. "
+                       "Hubs, replacements and the network are not counted.")
+            st.dataframe(cost, hide_index=True, width="stretch", key="cost_table")
 
 
 def render(config: DashboardConfig) -> None:
