@@ -73,6 +73,8 @@ def overload_summary(requests: pd.DataFrame, executions: pd.DataFrame | None, t0
     if queued:
         said.append(f"queued {queued:,} (longest wait {wait_max:.2f} s, p99 {wait_p99:.2f} s), the first "
                     f"{first_queued:+.1f} s from the injection")
+    if len(shed) and queued == 0:
+        said.append("queued nothing")
     if not said:
         said.append("neither shed nor queued" if queued is not None else "shed nothing")
     if queued is None:

@@ -249,7 +249,8 @@ def overload_rows(summary: Mapping[str, Any] | None) -> pd.DataFrame:
             continue
         rows.append({"run": r.get("run_id"), "topology": r.get("topology"), "shed": o.get("rejected"),
                      "shed %": None if o.get("rejected_share") is None else round(100.0 * o["rejected_share"], 1),
-                     "queued": o.get("queued"), "longest wait s": o.get("queue_wait_max_s"),
+                     "queued": o.get("queued"),
+                     "longest wait s": None if o.get("queue_wait_max_s") is None else round(o["queue_wait_max_s"], 3),
                      "in words": o.get("text")})
     return pd.DataFrame(rows, columns=["run", "topology", "shed", "shed %", "queued", "longest wait s",
                                        "in words"])
@@ -275,8 +276,11 @@ def cost_rows(summary: Mapping[str, Any] | None) -> pd.DataFrame:
                      "ok tasks": c.get("ok_tasks"),
                      "agent-h per 1,000 ok": None if per_k is None else round(float(per_k), 4),
                      "note": "; ".join(c.get("notes") or [])})
-    return pd.DataFrame(rows, columns=["run", "topology", "window s", "provisioned agent-s", "busy agent-s",
-                                       "utilisation %", "ok tasks", "agent-h per 1,000 ok", "note"])
+    frame = pd.DataFrame(rows, columns=["run", "topology", "window s", "provisioned agent-s", "busy agent-s",
+                                        "utilisation %", "ok tasks", "agent-h per 1,000 ok", "note"])
+    if frame.empty or not frame["note"].fillna("").astype(bool).any():
+        frame = frame.drop(columns=["note"])
+    return frame
 
 
 def _yes_no(value: Any) -> str:

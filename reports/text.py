@@ -112,7 +112,7 @@ def to_markdown(data: ReportData) -> bytes:
     overload = frames.overload_rows(summary)
     if not overload.empty:
         lines += ["### Overload: what each topology shed, queued or scaled, and when", "",
-                  *_md_table(overload.to_dict("records")), ""]
+                  *_md_table(overload.fillna("-").to_dict("records")), ""]
     cost = frames.cost_rows(summary)
     if not cost.empty:
         lines += ["### Cost: provisioned against used (agent-hours per 1,000 successful tasks at 1 per agent-hour)",

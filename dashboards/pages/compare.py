@@ -83,7 +83,10 @@ def _details(summary: dict) -> None:
         with st.expander("Overload: what each topology shed, queued or scaled, and when", expanded=True):
             st.caption("Shed: answered 429, never ran (apart from failures). Queued: waited for a slot, then ran. "
                        "No topology has an autoscaling policy yet.")
-            st.dataframe(overload, hide_index=True, width="stretch", key="overload_table")
+            st.dataframe(overload.drop(columns=["in words"]), hide_index=True, width="stretch", key="overload_table")
+            for row in overload.to_dict("records"):
+                st.markdown(f"- **{escape_markdown(row['topology'])}** ({escape_markdown(row['run'])}): "
+                            f"{escape_markdown(row['in words'])}")
     cost = frames.cost_rows(summary)
     if not cost.empty:
         with st.expander("Cost: provisioned against used"):
