@@ -46,7 +46,7 @@ def _write_logs(tmp: Path) -> tuple[Path, Path]:
             executions = 2
         for k in range(executions):
             runs.append([task, f"us-east-n1-a{k + 1}", "us-east-n1", "us-east", f"{ts:.6f}", f"{ts + 0.04:.6f}",
-                         session, 1])
+                         session, 1, "0.000000"])
     req.write_rows(rows)
     ex.write_rows(runs)
     req.close()
@@ -86,7 +86,8 @@ def test_execution_log_attached_beside_the_store_and_the_ledger_adds_up(store: R
     assert kept == tmp_path / "runs" / run / "executions.csv.gz" and store.execution_log_path(run) == kept
     assert store.get_run(run)["meta"]["execution_log"]["rows"] == len(ex_path.read_text().splitlines()) - 1
     frame = store.load_executions(run)
-    assert list(frame.columns) == ["task", "agent", "node", "region", "start", "end", "session", "session_write"]
+    assert list(frame.columns) == ["task", "agent", "node", "region", "start", "end", "session", "session_write",
+                                   "queued_s"]
     assert str(frame["session_write"].dtype) == "Int8"
 
     store.put_fault_windows(run, [{"name": "kill-us-east", "action": "kill_region", "family": "region",
