@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +41,7 @@ from collectors.embedded import EmbeddedCollector
 from collectors.prometheus import PrometheusCollector, PrometheusSource
 from collectors.promserver import PrometheusServer
 from core.errors import ExperimentError, UserError
+from core.interrupts import interrupts_outside_finalizers
 from core.logs import read_requests_since
 from core.settings import Settings
 from core.stop import check_not_stopped, stop_state
@@ -167,21 +168,10 @@ class _Guard:
             interrupt_experiment(self.tripped, self.run_id)
 
 
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Outside chaoslib (warm-up, observation), SIGTERM behaves like Ctrl-C so teardown runs."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+def _sigterm_as_interrupt() -> AbstractContextManager[None]:
+    """Outside chaoslib (warm-up, observation), SIGTERM behaves like Ctrl-C so teardown runs; neither is lost
+    by landing inside a finalizer (core.interrupts)."""
+    return interrupts_outside_finalizers(signal.SIGINT, signal.SIGTERM)
 
 
 def _journal_injection(journal: dict[str, Any]) -> float | None:

@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from collectors.base import targets_from_status
 from collectors.embedded import EmbeddedCollector
 from core.audit import actor, record
 from core.errors import BadLogFile
+from core.interrupts import interrupts_outside_finalizers
 from core.logframes import read_execution_log
 from core.logs import execution_log_writer, read_events_since, read_requests_since
 from core.stop import stop_state
@@ -392,6 +394,7 @@ class Recorder:
 
 # ---------------------------------------------------------------------- Chaos Toolkit control API
 _recorder: Recorder | None = None
+_interrupts = ExitStack()  # the Ctrl-C handler of the running experiment, restored at cleanup
 
 
 def current_recorder() -> Recorder | None:
@@ -411,8 +414,11 @@ def _call(method: str, *args: Any) -> None:
 
 def configure_control(configuration: dict | None = None, secrets: dict | None = None,
                       experiment: dict | None = None, **_: Any) -> None:
-    """Create the run and start collecting (Chaos Toolkit calls this once, before the experiment)."""
+    """Create the run and start collecting (Chaos Toolkit calls this once, before the experiment); from here a
+    Ctrl-C that lands inside a finalizer is sent again instead of lost (core.interrupts)."""
     global _recorder
+    _interrupts.close()
+    _interrupts.enter_context(interrupts_outside_finalizers())
     if _recorder is not None:
         _recorder.close()
     recorder = Recorder(configuration, experiment)
@@ -429,6 +435,7 @@ def cleanup_control(**_: Any) -> None:
     """Close the recorder (finishing the run as aborted if the experiment never ended normally)."""
     global _recorder
     recorder, _recorder = _recorder, None
+    _interrupts.close()
     lease.release_all()  # the rollbacks ran: the dead-man of each lab can let go of this controller
     if recorder is not None:
         try:
