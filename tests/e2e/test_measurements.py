@@ -178,7 +178,7 @@ def test_the_ledger_adds_up_to_the_raw_files(home_loss) -> None:
 def write_node_loss(path: Path) -> Path:
     path.write_text(yaml.safe_dump({
         "title": "lose one eu-west node", "description": "short experiment for the control-run test",
-        "method": [{"type": "action", "name": "kill one eu-west node", "pauses": {"before": 2, "after": 4},
+        "method": [{"type": "action", "name": "kill one eu-west node", "pauses": {"before": 1, "after": 3},
                     "provider": {"type": "python", "module": "chaos.actions", "func": "kill_node",
                                  "arguments": {"region": "eu-west", "count": 1, "seed": 3}}}],
         "rollbacks": [{"type": "action", "name": "heal the lab",
@@ -190,7 +190,7 @@ def write_node_loss(path: Path) -> Path:
 def test_control_runs_are_stored_with_the_comparison_and_used_by_the_verdicts(settings: Settings,
                                                                               tmp_path: Path) -> None:
     plan = RunPlan(experiment=str(write_node_loss(tmp_path / "loss.yaml")), topologies=["decentralized", "hybrid"],
-                   repeat=2, warmup_s=3, observe_s=4, control=True)
+                   repeat=2, warmup_s=2, observe_s=3, control=True)
     summary = run_comparison(settings, plan)
     assert [o["control"] for o in summary["runs"]] == [False, True] * 4
     with RunStore.open(settings.store_dir, readonly=True) as store:
