@@ -109,7 +109,7 @@ class Hub:
         return sum(a.alive for a in self.agents.values())
 
     async def _wait_for_agent(self, timeout_s: float) -> AgentView | None:
-        """Queue for a free agent (first come, first served among the waiting), at most ``timeout_s``."""
+        """Queue for a free agent (the waiting are woken in arrival order), at most ``timeout_s``."""
         self.waiting += 1
         self.metrics.tasks.labels("queued").inc()
         picked: list[AgentView] = []

@@ -175,6 +175,11 @@ class NodeHost:
 
     async def serve(self, agent: Agent, body: dict[str, Any]) -> web.Response:
         arrived = time.monotonic()
+        try:
+            timeout_s, waited_before = float(body.get("timeout_s", 3.0)), float(body.get("queued_s", 0.0))
+        except (TypeError, ValueError):
+            self.metrics.tasks.labels("error").inc()
+            return web.json_response({"error": "malformed task"}, status=400)
         if agent.busy >= agent.concurrency:
             if self.mesh and int(body.get("hops", 0)) == 0 and self._peer_with_room() is not None:
                 return await self.forward(body)
@@ -182,9 +187,9 @@ class NodeHost:
                 return self._reject()
             self.metrics.tasks.labels("queued").inc()
             # a task waits at most the client's timeout: past it, nobody is left to answer
-            if not await agent.wait_for_slot(float(body.get("timeout_s", 3.0))):
+            if not await agent.wait_for_slot(timeout_s):
                 return self._reject()
-        queued_s = float(body.get("queued_s", 0.0)) + time.monotonic() - arrived
+        queued_s = waited_before + time.monotonic() - arrived
         agent.busy += 1
         self.metrics.in_flight.inc()
         started, started_wall = time.perf_counter(), time.time()

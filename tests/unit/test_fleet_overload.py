@@ -186,3 +186,13 @@ def test_agent_queue_bookkeeping_survives_cancellation() -> None:
 
     asyncio.run(go())
     assert agent.waiting == 0
+
+
+def test_a_task_with_malformed_numbers_is_a_400_and_holds_no_slot(tmp_path: Path) -> None:
+    host, log = _node(tmp_path, queue=1)
+    (agent,) = host.agents.values()
+    agent.runner = object()
+    for bad in ({"timeout_s": "soon"}, {"queued_s": [1]}):
+        status, body = _status_and_body(asyncio.run(host.serve(agent, {**_task(1), **bad})))
+        assert status == 400 and body["error"] == "malformed task"
+    assert agent.busy == 0 and agent.waiting == 0 and _rows(host, log) == []
