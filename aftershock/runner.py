@@ -224,6 +224,9 @@ def _execute(plan: RunPlan, experiment: dict[str, Any], outcome: RunOutcome, gua
     guard.active = False
     outcome.status = _run_status(journal, guard)
     outcome.aborted_reason = guard.tripped
+    if outcome.status == "interrupted" and (stopped := stop_state(settings.home)) is not None:
+        # the lease keeper may see the stop file before the guard's next tick: ended by the stop all the same
+        outcome.status, outcome.aborted_reason = "aborted", stopped.describe()
     if outcome.status != "interrupted" and stop_state(settings.home) is None:
         progress(f"{label}: observing recovery {plan.observe_s:g}s")
         time.sleep(plan.observe_s)

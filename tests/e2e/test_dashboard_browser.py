@@ -181,7 +181,10 @@ def test_compare_opens_on_the_answer_with_markers_and_the_fault_window(browser: 
         assert "detected (TTD)" in legend
     if any(r["fault_windows"] for r in dashboard_store.summary["results"]):
         assert "fault active" in legend
-    assert page.locator('[data-testid="stDataFrame"]').count() >= 2  # summary table, bounds
+    # the tables stream in after the answer and the charts: wait for them (summary table, bounds)
+    page.wait_for_function("document.querySelectorAll('[data-testid=\"stDataFrame\"]').length >= 2",
+                           timeout=60_000)
+    assert page.locator('[data-testid="stDataFrame"]').count() >= 2
     assert page.locator("script", has_text='alert("x")').count() == 0  # the hostile title stays text
     page.close()
 
