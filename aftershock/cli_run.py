@@ -23,6 +23,16 @@ __all__ = ["register"]
 
 MAX_REPEAT = 1_000
 MAX_SECONDS = 3_600.0
+MAX_AGENTS = 100_000
+MAX_FACTOR = 100.0
+
+
+def _factor(raw: str) -> float:
+    """A capacity factor: a number above 0 (and at most MAX_FACTOR)."""
+    value = _bounded(float, 0, MAX_FACTOR)(raw)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{raw} is not above 0: a capacity factor multiplies the nodes, e.g. 0.5")
+    return value
 
 
 def _bounded(kind: type, low: float, high: float) -> Callable[[str], Any]:
@@ -86,10 +96,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser("run", help="run an experiment against several topologies and compare them")
     _common(run)
     run.set_defaults(func=_run)
-    sweep = sub.add_parser("sweep", help="run an experiment at increasing fault intensity (fragility curves)")
+    sweep = sub.add_parser("sweep", help="run an experiment along one axis: fault intensity (fragility curves), "
+                           "fleet size (--scale) or provisioned capacity (--capacity)")
     _common(sweep)
-    sweep.add_argument("--intensity", "-i", type=_bounded(float, 0, 1_000_000), nargs="+", required=True, metavar="K",
-                       help="intensities, e.g. 0 1 2 3 (nodes lost); passed as configuration aftershock_intensity")
+    axis = sweep.add_mutually_exclusive_group(required=True)
+    axis.add_argument("--intensity", "-i", type=_bounded(float, 0, 1_000_000), nargs="+", metavar="K",
+                      help="intensities, e.g. 0 1 2 3 (nodes lost); passed as configuration aftershock_intensity")
+    axis.add_argument("--scale", type=_bounded(int, 1, MAX_AGENTS), nargs="+", metavar="N",
+                      help="agent counts, e.g. 9 27 81: each topology scaled to N agents with its load scaled too "
+                           "(same utilisation); harm, TTD and TTR against size")
+    axis.add_argument("--capacity", type=_factor, nargs="+", metavar="F",
+                      help="capacity factors, e.g. 0.5 0.75 1 1.5 2: each topology's nodes times F, the asked load "
+                           "unchanged; the smallest capacity that kept the SLO through the fault")
+    sweep.add_argument("--scale-regions", action="store_true",
+                       help="with --scale: add regions (copies of the existing ones) instead of nodes per region")
     sweep.set_defaults(func=_run)
     exps = sub.add_parser("experiments", help="list the experiment library, or validate an experiment file")
     exps.add_argument("validate", nargs="*", metavar="FILE", help="files to validate (none: list the library)")
@@ -100,7 +120,8 @@ def _plan(args: argparse.Namespace) -> RunPlan:
     plan = RunPlan(experiment=args.experiment, repeat=args.repeat, seed=args.seed, collector=args.collector,
                    prometheus_url=args.prometheus_url, warmup_s=args.warmup, observe_s=args.observe,
                    allow_any_provider=args.allow_any_provider, intensities=getattr(args, "intensity", None),
-                   control=args.control)
+                   scales=getattr(args, "scale", None), capacities=getattr(args, "capacity", None),
+                   scale_regions=bool(getattr(args, "scale_regions", False)), control=args.control)
     if args.topologies:
         plan.topologies = args.topologies
     if args.ray_address and args.engine != "ray":
@@ -128,12 +149,15 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"    {step['phase']:<24} {step['name']}: {step['function']}({json.dumps(step['arguments'])})"
                       + (f" -> {targets}" if targets else ""))
         return 0
-    total = len(plan.topologies) * plan.repeat * (len(plan.intensities or [None]) + int(plan.control))
+    values = plan.axis()[1]
+    total = len(plan.topologies) * plan.repeat * (len(values or [None]) + int(plan.control))
     bar = tqdm(total=total, unit="run", file=sys.stderr, disable=None, dynamic_ncols=True)
 
     def on_run(outcome: RunOutcome) -> None:
         bar.update(1)
         what = " control" if outcome.control else ""
+        if outcome.axis in ("scale", "capacity"):
+            what += f" ({outcome.axis} {outcome.axis_value:g})"
         bar.write(f"{outcome.topology} #{outcome.repeat}{what}: {outcome.status} ({outcome.run_id})", file=sys.stderr)
 
     try:

@@ -297,7 +297,7 @@ def run_on_target(args: argparse.Namespace, settings: Settings, plan: Any) -> in
     """``aftershock run EXP --target NAME`` (and ``--dry-run``): printing only; the work is target_run's."""
     if args.topologies:
         raise UserError("--topology and --target exclude each other: a target is one deployment")
-    if getattr(args, "intensity", None):
+    if any(getattr(args, axis, None) for axis in ("intensity", "scale", "capacity")):
         raise UserError("sweeps are not supported against a target yet; run one intensity at a time")
     if args.dry_run:
         result = target_dry_run(settings, plan, args.target)

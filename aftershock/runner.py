@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -48,13 +49,14 @@ from core.stop import check_not_stopped, stop_state
 from engines.ray.engine import ray_lab_up, ray_options_for
 from fleet.lab import lab_down, lab_status, lab_up
 from fleet.plan import planned_status
+from fleet.scaling import scaled_capacity, scaled_to_agents
 from fleet.topology import Topology, load_topology
 from presentation.derived import keep_comparison, keep_run
 from results import summarise_comparison
 from store import RunStore
 
-__all__ = ["RunPlan", "RunOutcome", "run_comparison", "dry_run", "control_experiment", "SATURATED_CPU_PERCENT",
-           "Interrupted"]
+__all__ = ["RunPlan", "RunOutcome", "SweepPoint", "sweep_points", "run_comparison", "dry_run", "control_experiment",
+           "SATURATED_CPU_PERCENT", "Interrupted"]
 
 log = logging.getLogger("aftershock.runner")
 
@@ -82,10 +84,65 @@ class RunPlan:
     scrape_interval_s: float = 1.0
     allow_any_provider: bool = False
     intensities: list[float] | None = None  # a sweep: one run per intensity
+    scales: list[int] | None = None  # a sweep: each topology scaled to these agent counts (load scaled with it)
+    capacities: list[float] | None = None  # a sweep: each topology's capacity times these factors (load fixed)
+    scale_regions: bool = False  # --scale grows the region count instead of the nodes per region
     title: str = ""
     control: bool = False  # also a control run per topology and repeat: the faults replaced by no-ops
     engine: Literal["lab", "ray"] = "lab"  # where each topology is brought up (docs/engines.md)
     ray_address: str | None = None  # --engine ray: an existing cluster (HOST:PORT); None starts a local one
+
+    def axis(self) -> tuple[str | None, list[float]]:
+        """The sweep's axis and its values: exactly one of intensity, scale, capacity (None for a comparison)."""
+        given = [(name, values) for name, values in (("intensity", self.intensities), ("scale", self.scales),
+                                                     ("capacity", self.capacities)) if values]
+        if len(given) > 1:
+            raise UserError(f"a sweep runs along one axis; got {' and '.join('--' + n for n, _ in given)}")
+        if self.scale_regions and not self.scales:
+            raise UserError("--scale-regions needs --scale")
+        return (given[0][0], list(given[0][1])) if given else (None, [])
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One topology at one value of the sweep's axis: the topology to bring up (scaled, for scale and capacity)
+    and the axis record stored in the run's settings (``settings.axis``, read by results/axes.py)."""
+    value: float | None
+    base: Topology
+    topology: Topology
+    axis: dict[str, Any] | None
+
+
+def _axis_record(name: str, value: float, base: Topology, topo: Topology, grow_regions: bool) -> dict[str, Any]:
+    return {"name": name, "value": value, "base_topology": base.name, "base_agents": base.total_agents,
+            "agents": topo.total_agents, "nodes": topo.total_nodes,
+            "regions": sum(1 for r in topo.regions if r.nodes), "tasks_per_s": topo.workload.tasks_per_s,
+            **({"grow_regions": grow_regions} if name == "scale" else {})}
+
+
+def sweep_points(plan: RunPlan, topologies: list[Topology]) -> list[list[SweepPoint]]:
+    """Per axis value (in the order given), one point per topology; every scaled topology is built (and so
+    validated) here, before anything starts, so a size that does not fit is refused with one line."""
+    name, values = plan.axis()
+    if name is None:
+        return [[SweepPoint(None, t, t, None) for t in topologies]]
+    out = []
+    for value in values:
+        row = []
+        for base in topologies:
+            if name == "scale":
+                topo = scaled_to_agents(base, int(value), grow_regions=plan.scale_regions)
+            elif name == "capacity":
+                topo = scaled_capacity(base, float(value))
+            else:
+                topo = base
+            row.append(SweepPoint(value, base, topo, _axis_record(name, value, base, topo, plan.scale_regions)))
+        out.append(row)
+    scaled = [p.topology.name for row in out for p in row]
+    if name != "intensity" and len(set(scaled)) != len(scaled):
+        dupes = sorted({n for n in scaled if scaled.count(n) > 1})
+        raise UserError(f"--{name}: a value is given twice ({', '.join(dupes)}); give each once")
+    return out
 
 
 @dataclass
@@ -100,6 +157,9 @@ class RunOutcome:
     aborted_reason: str | None = None
     control: bool = False
     observed_until: float | None = None  # end of the observation: the analysis window ends here
+    axis: str | None = None  # the sweep's axis (intensity, scale, capacity); None for a comparison
+    axis_value: float | None = None  # this run's value on it (for intensity, the same as ``intensity``)
+    base_topology: str | None = None  # the topology as named before scaling (``topology`` is the scaled one)
 
 
 def _no_progress(_msg: str) -> None:
@@ -299,16 +359,18 @@ def _bring_up(plan: RunPlan, settings: Settings, topo: Topology, **kwargs: Any) 
 
 def _run_one(plan: RunPlan, exp: LoadedExperiment, topo: Topology, repeat: int, intensity: float | None,
              settings: Settings, store: RunStore, comparison_id: str, prometheus: Any,
-             progress: Progress, control: bool = False) -> RunOutcome:
+             progress: Progress, control: bool = False, axis: dict[str, Any] | None = None) -> RunOutcome:
 
     seed = plan.seed + repeat
     run_settings = {"topology": topo.model_dump(), "experiment": exp.name, "experiment_path": str(exp.path),
                     "seed": seed, "collector": plan.collector, "warmup_s": plan.warmup_s,
                     "observe_s": plan.observe_s, "intensity": intensity, "title": exp.data.get("title", ""),
-                    "control": control, "engine": _engine_record(plan, topo)}
+                    "control": control, "engine": _engine_record(plan, topo), "axis": axis}
     run_id = store.create_run(experiment=exp.name, topology=topo.name, repeat=repeat,
                               comparison_id=comparison_id, settings=run_settings)
-    outcome = RunOutcome(run_id, topo.name, repeat, "interrupted", intensity, control=control)
+    outcome = RunOutcome(run_id, topo.name, repeat, "interrupted", intensity, control=control,
+                         axis=(axis or {}).get("name"), axis_value=(axis or {}).get("value"),
+                         base_topology=(axis or {}).get("base_topology"))
     label = f"{topo.name} #{repeat}{' control' if control else ''}"
     collection = _Collection(plan, settings, store, prometheus)
     cpu: list[tuple[float, float]] = []
@@ -318,8 +380,7 @@ def _run_one(plan: RunPlan, exp: LoadedExperiment, topo: Topology, repeat: int, 
     journal: dict[str, Any] | None = None
     try:
         progress(f"{label}: starting lab")
-        status = _bring_up(plan, settings, topo, name=f"{topo.name.lower()[:16]}-{run_id[-4:]}", seed=seed,
-                           owner_pid=os.getpid())
+        status = _bring_up(plan, settings, topo, name=_lab_name(topo, run_id), seed=seed, owner_pid=os.getpid())
         store.update_run(run_id, meta={"lab": status["name"], "engine": status.get("engine", "lab")})
         collection.start(run_id, status["name"])
         psutil.cpu_percent(None)
@@ -346,6 +407,13 @@ def _run_one(plan: RunPlan, exp: LoadedExperiment, topo: Topology, repeat: int, 
         _record(store, settings, run_id, status, journal, cpu, outcome, plan)
         keep_run(store, run_id)  # its curves, computed once now instead of on every first view
     return outcome
+
+
+def _lab_name(topo: Topology, run_id: str) -> str:
+    """The run's lab: the topology's name made a lab name (``decentralized.x81`` -> ``decentralized-x81``) and
+    the run id's tail, so labs of one sweep differ."""
+    stem = re.sub(r"[^a-z0-9-]+", "-", topo.name.lower()).strip("-")[:28].strip("-") or "lab"
+    return f"{stem}-{run_id[-4:]}"
 
 
 def _record(store: RunStore, settings: Settings, run_id: str, status: dict[str, Any] | None,
@@ -430,23 +498,28 @@ def run_comparison(settings: Settings, plan: RunPlan, progress: Progress = _no_p
     if plan.repeat < 1:
         raise UserError("--repeat must be at least 1")
     check_not_stopped(settings.home, "run")
+    axis, values = plan.axis()
+    points = sweep_points(plan, topologies)
     settings.ensure()
-    intensities: list[float | None] = list(plan.intensities) if plan.intensities else [None]
     outcomes: list[RunOutcome] = []
     with RunStore.open(settings.store_dir) as store, _sigterm_as_interrupt():
-        kind = "sweep" if plan.intensities else "comparison"
+        kind = "sweep" if axis else "comparison"
         meta = {"topologies": [t.name for t in topologies], "repeat": plan.repeat, "seed": plan.seed,
                 "collector": plan.collector, "intensities": plan.intensities, "control": plan.control}
+        if axis:  # which axis and its values; scaled runs carry their own topology name (fleet/scaling.py)
+            meta.update({"axis": axis, "axis_values": values, "scales": plan.scales, "capacities": plan.capacities,
+                         "scale_regions": plan.scale_regions})
         cid = store.create_comparison(exp.name, kind=kind, title=plan.title or exp.data.get("title", ""), meta=meta)
         with _prometheus(plan, settings) as prometheus:
-            for intensity in intensities:
+            for i, row in enumerate(points):
                 for repeat in range(plan.repeat):
-                    for topo in topologies:
+                    for point in row:
                         check_not_stopped(settings.home, f"the rest of comparison {cid} ({len(outcomes)} run(s) done)")
-                        controls = [False, True] if plan.control and intensity == intensities[0] else [False]
+                        controls = [False, True] if plan.control and i == 0 else [False]
+                        intensity = point.value if axis == "intensity" else None
                         for control in controls:
-                            outcome = _run_one(plan, exp, topo, repeat, intensity, settings, store, cid,
-                                               prometheus, progress, control=control)
+                            outcome = _run_one(plan, exp, point.topology, repeat, intensity, settings, store, cid,
+                                               prometheus, progress, control=control, axis=point.axis)
                             outcomes.append(outcome)
                             if on_run is not None:
                                 on_run(outcome)
@@ -465,7 +538,7 @@ def dry_run(settings: Settings, plan: RunPlan) -> dict[str, Any]:
 
     out: dict[str, Any] = {"experiment": exp.name, "path": str(exp.path), "title": exp.data.get("title", ""),
                            "guardrails": guardrails_of(exp.data).__dict__, "topologies": []}
-    for topo in _topologies(plan):
+    for topo in [p.topology for row in sweep_points(plan, _topologies(plan)) for p in row]:
         status = planned_status(topo)
         steps = []
         for where, activity in activities(exp.data):

@@ -238,7 +238,7 @@ def run_target(settings: Settings, plan: RunPlan, target_name: str, progress: Pr
     Returns the JSON summary of docs/results.md, or ``{"dry_run": True, "target", "plan"}``.
     """
     exp = load_experiment(plan.experiment, allow_any_provider=plan.allow_any_provider)
-    if plan.intensities:
+    if plan.axis()[0] is not None:
         raise UserError("sweeps are not supported against a target yet; run one intensity at a time")
     if plan.repeat < 1:
         raise UserError("--repeat must be at least 1")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from presentation.axes import headroom_lines, headroom_rows, scale_lines, scale_rows
 from presentation.text import fmt_interval, metric, recovery_words
 
 __all__ = ["format_summary"]
@@ -55,7 +56,35 @@ def format_summary(summary: dict[str, Any]) -> str:
         for curve in fragility.get("curves", []):
             lines.append(f"fragility {curve['topology']}: {curve['shape']} (harm {curve.get('harm_first')} -> "
                          f"{curve.get('harm_last')})")
+    lines += _axis_lines(summary)
     return "\n".join(lines)
+
+
+def _grid(frame: Any) -> list[str]:
+    """A DataFrame as aligned text columns (headers first), two spaces apart."""
+    rows = [[str(c) for c in frame.columns]] + [["-" if v is None or v != v else str(v) for v in r]
+                                                 for r in frame.itertuples(index=False)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+
+
+def _axis_lines(summary: dict[str, Any]) -> list[str]:
+    """A sweep over size (``scale``) or capacity (``headroom``): its table and its answer per topology."""
+    lines: list[str] = []
+    scale = scale_rows(summary)
+    if not scale.empty:
+        lines.append("scale: harm against fleet size (medians [95% interval]; TTD beside the expected detection)")
+        lines += _grid(scale.drop(columns=["nodes"]))
+        lines += [f"stronger as it scales? {line}" if not line.startswith("(") else line
+                  for line in scale_lines(summary)]
+    head = headroom_rows(summary)
+    if not head.empty:
+        slo = (summary.get("headroom") or {}).get("slo")
+        lines.append(f"headroom: resilience against provisioned capacity, the same load (SLO {100 * float(slo):g} % "
+                     "availability during the fault, every run)" if slo else "headroom:")
+        lines += _grid(head.drop(columns=["asked tasks/s"]))
+        lines += [f"what resilience costs: {line}" for line in headroom_lines(summary)]
+    return lines
 
 
 def _recovery_lines(summary: dict[str, Any]) -> list[str]:

@@ -15,7 +15,8 @@ from results.stored import (
     run_window,
     stored_fault_windows,
     summarise_comparison,
+    sweep_axis,
 )
 
 __all__ = ["DEFAULT_WINDOW_S", "Source", "analyse_stored_run", "detection_bound", "fragility_of", "is_control",
-           "run_input", "run_window", "stored_fault_windows", "summarise_comparison"]
+           "run_input", "run_window", "stored_fault_windows", "summarise_comparison", "sweep_axis"]

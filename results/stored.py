@@ -30,12 +30,13 @@ from analysis import (
     windows_from_dicts,
 )
 from analysis.faults import confirmed_by_events, lifted_by_events
+from results.axes import annotate_results, axis_of, headroom_block, scale_block
 from results.cost import cost_of_comparison
 from results.placement import placement_for
 from store import RunStore
 
 __all__ = ["detection_bound", "ray_restarts", "run_input", "analyse_stored_run", "summarise_comparison", "Source",
-           "stored_fault_windows", "is_control"]
+           "stored_fault_windows", "is_control", "sweep_axis"]
 
 log = logging.getLogger("results")
 
@@ -176,10 +177,26 @@ def summarise_comparison(store: RunStore, comparison_id: str, *, source: Source 
     summary["not_analysed"] = skipped
     summary["kind"] = comparison.get("kind", "comparison")
     summary["meta"] = comparison.get("meta") or {}
-    if summary["kind"] == "sweep" and analysed:
+    axis = sweep_axis(summary["meta"]) if summary["kind"] == "sweep" else None
+    if axis == "intensity" and analysed:
         summary["fragility"] = fragility_of(analysed)
+    elif axis in ("scale", "capacity"):  # results/axes.py, docs/results.md
+        axes = {str(r["run_id"]): axis_of(r) for r in comparison["runs"]}
+        annotate_results(summary, axes)
+        if axis == "scale":
+            summary["scale"] = scale_block(analysed, axes, seed=seed,
+                                           grow_regions=bool(summary["meta"].get("scale_regions")))
+        else:
+            summary["headroom"] = headroom_block(analysed, axes, slo=params.slo if params else None)
     summary["cost"] = cost_of_comparison(store, comparison, run_window)  # results/cost.py, docs/results.md
     return summary
+
+
+def sweep_axis(meta: dict[str, Any]) -> str:
+    """The axis a stored sweep ran along: ``meta.axis``; sweeps stored before there was a choice are intensity
+    sweeps."""
+    axis = (meta or {}).get("axis")
+    return str(axis) if axis in ("intensity", "scale", "capacity") else "intensity"
 
 
 def fragility_of(runs: list[RunMetrics]) -> dict[str, Any]:
