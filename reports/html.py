@@ -17,7 +17,7 @@ import jinja2
 import plotly.graph_objects as go
 from markupsafe import Markup
 
-from presentation import figures, frames
+from presentation import axes, figures, frames
 from reports.data import ReportData
 from reports.text import bounds_rows, junit_cases
 
@@ -127,6 +127,13 @@ th{background:#f4f4f4}.fail{color:#b00020;font-weight:600}.pass{color:#1b5e20}.m
 <table><tr>{% for c in cost_cols %}<th>{{ c }}</th>{% endfor %}</tr>
 {% for row in cost_rows %}<tr>{% for c in cost_cols %}<td>{{ row[c] }}</td>{% endfor %}</tr>{% endfor %}
 </table>{% endif %}
+{% for sec in axis_sections %}<h2>{{ sec.title }}</h2><ul>
+{% for line in sec.lines %}<li>{{ line }}</li>{% endfor %}</ul>
+{% for name, html in sec.charts %}<div class="chart" data-chart="{{ name }}">{{ html }}</div>{% endfor %}
+<p class="muted">{{ sec.caption }}</p>
+<table><tr>{% for c in sec.cols %}<th>{{ c }}</th>{% endfor %}</tr>
+{% for row in sec.rows %}<tr>{% for c in sec.cols %}<td>{{ row[c] }}</td>{% endfor %}</tr>{% endfor %}
+</table>{% endfor %}
 <h2>Runs</h2><table><tr><th>run</th><th>topology</th><th>repeat</th><th>status</th></tr>
 {% for r in d.runs %}<tr><td><code>{{ r.run_id }}</code></td><td>{{ r.topology }}</td><td>{{ r.repeat }}</td>
 <td>{{ r.status }}</td></tr>{% endfor %}</table>
@@ -148,6 +155,32 @@ def _chart_html(fig: go.Figure, index: int) -> Markup:
                               config=PLOT_CONFIG, default_height="380px"))
 
 
+def _axis_sections(summary: dict[str, Any], first_chart: int) -> list[dict[str, Any]]:
+    """A sweep over fleet size (scale) or provisioned capacity (headroom): answer, chart(s), caption, table."""
+    out = []
+    scale = axes.scale_rows(summary)
+    if not scale.empty:
+        points = axes.scale_points(summary)
+        charts = [("scale", axes.scale_figure(points)), ("scale detection", axes.detection_figure(points))]
+        out.append({"title": "Scale: stronger as it scales?", "lines": axes.scale_lines(summary),
+                    "charts": charts, "caption": axes.SCALE_CAPTION, "cols": list(scale.columns),
+                    "rows": scale.fillna("-").to_dict("records")})
+    head = axes.headroom_rows(summary)
+    if not head.empty:
+        fig = axes.headroom_figure(axes.headroom_points(summary), (summary.get("headroom") or {}).get("slo"))
+        out.append({"title": "Headroom: what resilience costs", "lines": axes.headroom_lines(summary),
+                    "charts": [("headroom", fig)], "caption": axes.HEADROOM_CAPTION, "cols": list(head.columns),
+                    "rows": head.fillna("-").to_dict("records")})
+    index = first_chart
+    for sec in out:
+        rendered = []
+        for name, fig in sec["charts"]:
+            rendered.append((name, _chart_html(fig, index)))
+            index += 1
+        sec["charts"] = rendered
+    return out
+
+
 def to_html(data: ReportData, min_resilience: float | None = None, *, now: _dt.datetime | None = None) -> bytes:
     """One file that opens offline: every chart interactive, every user string escaped."""
     table = frames.summary_table(data.summary)
@@ -163,12 +196,13 @@ def to_html(data: ReportData, min_resilience: float | None = None, *, now: _dt.d
     single = [f"{topo} ({body['single_run']['label']}): {stmt['text']}"
               for topo, body in sorted((data.summary.get("summary") or {}).items()) if body.get("single_run")
               for stmt in body["single_run"].get("statements") or []]
+    charts = [(n, _chart_html(f, i)) for i, (n, f) in enumerate(figures_of(data))]
     page = _template().render(
         d=data, plotlyjs=Markup(offline_plotlyjs()),
         generated=(now or _dt.datetime.now()).strftime("%Y-%m-%d %H:%M"),
         summary_cols=list(table.columns), summary_rows=table.to_dict("records"), verdicts=verdicts,
-        checks=junit_cases(data, min_resilience), charts=[(n, _chart_html(f, i)) for i, (n, f) in
-                                                          enumerate(figures_of(data))],
+        checks=junit_cases(data, min_resilience), charts=charts,
+        axis_sections=_axis_sections(data.summary, len(charts)),
         bounds=bounds, bounds_cols=list(bounds[0]) if bounds else [], notes=notes,
         recovery_cols=list(recovery.columns), recovery_rows=recovery.to_dict("records"), single=single,
         ledger_cols=list(ledger.columns), ledger_rows=ledger.fillna("-").to_dict("records"),

@@ -13,7 +13,7 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from presentation import frames
+from presentation import axes, frames
 from presentation.text import MECHANISM_WORDS, recovery_words
 from reports.data import ReportData
 
@@ -117,11 +117,28 @@ def to_markdown(data: ReportData) -> bytes:
     if not cost.empty:
         lines += ["### Cost: provisioned against used (agent-hours per 1,000 successful tasks at 1 per agent-hour)",
                   "", *_md_table(cost.fillna("-").to_dict("records")), ""]
+    lines += _axis_markdown(summary)
     for note in summary.get("notes") or []:
         lines.append(f"> {md_escape(note)}")
     for skipped in summary.get("not_analysed") or []:
         lines.append(f"> {md_escape(skipped.get('run_id'))} not analysed: {md_escape(skipped.get('error'))}")
     return ("\n".join(lines).rstrip() + "\n").encode("utf-8")
+
+
+def _axis_markdown(summary: dict[str, Any]) -> list[str]:
+    """A sweep over fleet size or provisioned capacity: the answer per topology, then the table."""
+    lines: list[str] = []
+    scale = axes.scale_rows(summary)
+    if not scale.empty:
+        lines += ["### Scale: stronger as it scales?", ""]
+        lines += [f"- {md_escape(line)}" for line in axes.scale_lines(summary)]
+        lines += ["", f"_{md_escape(axes.SCALE_CAPTION)}_", "", *_md_table(scale.fillna("-").to_dict("records")), ""]
+    head = axes.headroom_rows(summary)
+    if not head.empty:
+        lines += ["### Headroom: what resilience costs", ""]
+        lines += [f"- {md_escape(line)}" for line in axes.headroom_lines(summary)]
+        lines += ["", f"_{md_escape(axes.HEADROOM_CAPTION)}_", "", *_md_table(head.fillna("-").to_dict("records")), ""]
+    return lines
 
 
 def _tolerance_text(tolerance: Any) -> str:

@@ -10,7 +10,7 @@ import streamlit as st
 from dashboards import data
 from dashboards.config import DashboardConfig
 from dashboards.ui import answer_box, escape_markdown, export_section, page_url, plot, query_param
-from presentation import figures, frames
+from presentation import axes, figures, frames
 from presentation.answer import answer
 
 __all__ = ["render", "EMPTY_MESSAGE"]
@@ -96,6 +96,32 @@ def _details(summary: dict) -> None:
             st.dataframe(cost, hide_index=True, width="stretch", key="cost_table")
 
 
+def _scale(summary: dict) -> None:
+    """A sweep over fleet size: stronger as it scales? Harm and detection against size, then the figures."""
+    st.subheader("Scale: stronger as it scales?")
+    for line in axes.scale_lines(summary):
+        st.markdown(f"- {escape_markdown(line)}")
+    points = axes.scale_points(summary)
+    left, right = st.columns(2)
+    with left:
+        plot(axes.scale_figure(points), "cmp_scale")
+    with right:
+        plot(axes.detection_figure(points), "cmp_scale_detection")
+    st.caption(axes.SCALE_CAPTION)
+    st.dataframe(axes.scale_rows(summary), hide_index=True, width="stretch", key="scale_table")
+
+
+def _headroom(summary: dict) -> None:
+    """A sweep over provisioned capacity: the smallest capacity that kept the SLO, and resilience against it."""
+    st.subheader("Headroom: what resilience costs")
+    for line in axes.headroom_lines(summary):
+        st.markdown(f"- {escape_markdown(line)}")
+    plot(axes.headroom_figure(axes.headroom_points(summary), (summary.get("headroom") or {}).get("slo")),
+         "cmp_headroom")
+    st.caption(axes.HEADROOM_CAPTION)
+    st.dataframe(axes.headroom_rows(summary), hide_index=True, width="stretch", key="headroom_table")
+
+
 def render(config: DashboardConfig) -> None:
     st.title("Compare topologies")
     comparisons, problem = data.load_comparisons(config.store_dir)
@@ -152,7 +178,11 @@ def render(config: DashboardConfig) -> None:
     for skipped in summary.get("not_analysed") or []:
         st.caption(escape_markdown(f"Not analysed: {skipped['run_id']} ({skipped['topology']}, {skipped['status']}): "
                                    f"{skipped['error']}"))
-    if comparison.kind == "sweep":
+    if comparison.kind == "sweep" and summary.get("scale"):
+        _scale(summary)
+    elif comparison.kind == "sweep" and summary.get("headroom"):
+        _headroom(summary)
+    elif comparison.kind == "sweep":
         points = frames.fragility_points(summary)
         shapes = frames.fragility_shapes(points)
         st.subheader("Fragility")
