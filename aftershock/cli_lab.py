@@ -100,8 +100,9 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     print(f"  clients  {status['clients']['metrics_url']}")
     for node in status["nodes"]:
         alive = sum(a["alive"] for a in node["agents"])
+        node_class = f" class {node['class']}" if node.get("class", "default") != "default" else ""
         print(f"  {node['name']:<18} {node['region']:<10} {node['role']:<6} {node['status']:<8} "
-              f"pid {node['pid'] or '-':<8} agents {alive}/{len(node['agents'])}  {node['metrics_url']}")
+              f"pid {node['pid'] or '-':<8} agents {alive}/{len(node['agents'])}  {node['metrics_url']}{node_class}")
     for link in status["links"]:
         if link["cut"] or link["loss"]:
             print(f"  link {link['src']} -> {link['dst']}: cut={link['cut']} loss={link['loss']}")
@@ -158,5 +159,7 @@ def _topology_show(args: argparse.Namespace, _settings: Settings) -> int:
         "per_region_tasks_per_s": {r: round(v, 3) for r, v in cap.per_region.items()},
         "utilization": round(cap.utilisation(topo.workload.tasks_per_s), 4),
     }
+    if cap.per_class:  # node classes (fleet/nodeclasses.py): what each class brings
+        shown["capacity"]["per_class_tasks_per_s"] = {c: round(v, 3) for c, v in cap.per_class.items()}
     print(json.dumps(shown, indent=2))
     return 0

@@ -5,18 +5,22 @@ agent ran, with ``start`` and ``end``), the request log's outcomes and what was 
 task slots per agent). A busy agent-second is one agent with all of its slots working for a second, so
 ``busy = sum(task durations) / slots per agent``; utilisation is busy over provisioned. Cost counts what was
 provisioned (a cloud bills the machine, not the work): ``provisioned agent-hours x price``, with a price per
-region when given. What this does not cover: hubs (control-plane processes beyond the agents), replacements
-spawned during the run (provisioning is taken as the topology's agents for the whole window), the network.
+region when given. Provisioning follows the autoscaler: the topology's agents, moved by each ``scaled_up`` /
+``scaled_down`` step from its time on (analysis/elasticity.py). What this does not cover: hubs (control-plane
+processes beyond the agents), replacements spawned by healing and nodes dark in a fault (counted as provisioned
+as the topology had them), the network.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from analysis.elasticity import ScaleStep, provisioned_agent_seconds
 
 __all__ = ["CostReport", "busy_slot_seconds", "utilisation_over_time", "run_cost"]
 
@@ -67,17 +71,18 @@ def utilisation_over_time(executions: pd.DataFrame, start: float, end: float, sl
 
 def run_cost(executions: pd.DataFrame, requests: pd.DataFrame, *, start: float, end: float,
              agents_per_region: Mapping[str, int], slots_per_agent: int, price_per_agent_hour: float = 1.0,
-             region_prices: Mapping[str, float] | None = None) -> CostReport:
+             region_prices: Mapping[str, float] | None = None, steps: Sequence[ScaleStep] = ()) -> CostReport:
     """The cost figures of one run over ``[start, end)``; requests count as successful when ``outcome == ok``
-    and they started inside the window. ``region_prices`` overrides the price for the regions it names."""
+    and they started inside the window. ``region_prices`` overrides the price for the regions it names; ``steps``
+    (the autoscaler's) move the provisioned agents over time."""
     window = max(0.0, end - start)
-    prices = {r: float((region_prices or {}).get(r, price_per_agent_hour)) for r in agents_per_region}
+    provisioned_s = provisioned_agent_seconds(agents_per_region, steps, start, end)
+    prices = {r: float((region_prices or {}).get(r, price_per_agent_hour)) for r in provisioned_s}
     per_region: dict[str, dict[str, float | None]] = {}
     cost = 0.0
     provisioned = busy = 0.0
-    for region, agents in agents_per_region.items():
+    for region, prov in provisioned_s.items():
         part = executions[executions["region"].astype(str) == region] if "region" in executions else executions[:0]
-        prov = agents * window
         b = busy_slot_seconds(part, start, end) / slots_per_agent
         c = prov / 3600 * prices[region]
         per_region[region] = {"provisioned_agent_s": prov, "busy_agent_s": b,

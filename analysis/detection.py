@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from analysis.churn import churn_detections
 from analysis.errors import AnalysisError
 
 __all__ = ["VICTIM_NODE_KINDS", "VICTIM_REGION_KINDS", "victims_from_events", "time_to_detect"]
@@ -51,7 +52,8 @@ def time_to_detect(
     """Seconds from t0 to the first ``member_dead`` of a victim; None when none was declared.
 
     Victims default to what the event log says was killed or paused after t0. A ``member_dead``
-    counts when its ``node`` is a victim node or its ``region`` a victim region.
+    counts when its ``node`` is a victim node or its ``region`` a victim region, and not when it detects a
+    device that left by churn (analysis/churn.py): the environment, not the fault.
     """
     _check(events)
     until = None if window_s is None else t0 + window_s
@@ -66,5 +68,5 @@ def time_to_detect(
         hit &= ts < until
     is_victim = _column(events, "node").astype(str).isin(found_nodes)
     is_victim |= _column(events, "region").astype(str).isin(found_regions)
-    detections = ts[hit & is_victim]
+    detections = ts[hit & is_victim & ~churn_detections(events)]
     return None if detections.empty else round(float(detections.min() - t0), 6)

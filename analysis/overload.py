@@ -2,13 +2,13 @@
 
 From the ground truth only: the request log's ``rejected`` outcome (the deployment answered 429: nothing ran) and
 the execution log's ``queued_s`` (how long a task waited for a slot before it started). Scaling needs an
-autoscaling policy, which no topology has yet; the summary says so rather than report "did not scale" as a
-finding about the deployment.
+autoscaling policy (``autoscale`` in the topology; analysis/elasticity.py measures it); without one the summary
+says so rather than report "did not scale" as a finding about the deployment.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,7 @@ import pandas as pd
 
 __all__ = ["Overload", "overload_summary", "QUEUED_MIN_S"]
 
+NO_POLICY = "no autoscaling policy, so no scaling to measure"
 #: A task that waited less than this for its slot is counted as not queued (scheduling noise, not a queue).
 QUEUED_MIN_S = 0.005
 
@@ -37,6 +38,13 @@ class Overload:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def with_scaling(self, scaled: bool | None, said: str | None) -> Overload:
+        """The summary with what the autoscaler did (analysis/elasticity.py) in place of "no policy"."""
+        if scaled is None:
+            return self
+        text = self.text.replace(NO_POLICY, said or ("scaled" if scaled else "did not scale"))
+        return replace(self, scaled=scaled, text=text)
 
 
 def _share(n: int, total: int) -> str:
@@ -79,7 +87,7 @@ def overload_summary(requests: pd.DataFrame, executions: pd.DataFrame | None, t0
         said.append("neither shed nor queued" if queued is not None else "shed nothing")
     if queued is None:
         said.append("queueing unknown (no execution log with queued_s)")
-    said.append("no autoscaling policy, so no scaling to measure")
+    said.append(NO_POLICY)
     return Overload(
         requests=total,
         rejected=int(len(shed)),

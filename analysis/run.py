@@ -18,6 +18,7 @@ from analysis.availability import availability_from_requests, availability_from_
 from analysis.bounds import DetectionBound
 from analysis.detection import time_to_detect
 from analysis.edges import refine_onset, refine_recovery
+from analysis.elasticity import Elasticity, elasticity_summary
 from analysis.errors import AnalysisError
 from analysis.faults import FaultWindow, RecoveryClass, classify_recovery, recovery_text, union
 from analysis.impact import (
@@ -65,6 +66,9 @@ METRIC_KEYS = (
     "timeouts",
     "rejected_tasks",
     "queued_tasks",
+    "agents_added",
+    "agents_removed",
+    "time_to_absorb_s",
     "blast_radius_regions",
     "blast_radius_sessions",
     "budget_burn",
@@ -114,6 +118,8 @@ class RunInput:
     intensity: float | None = None
     control: bool = False
     observed_s: float | None = None
+    agents: int | None = None  # agents the topology starts with (None: unknown; no elasticity figures)
+    autoscale: bool = False  # the topology has an autoscaling policy
     params: AnalysisParams = DEFAULT_PARAMS
 
 
@@ -138,6 +144,7 @@ class RunMetrics:
     latency: dict[str, Any] = field(default_factory=dict)
     ledger: dict[str, Any] | None = None
     overload: dict[str, Any] | None = None
+    elasticity: dict[str, Any] | None = None
     sessions: dict[str, Any] | None = None
     partial: dict[str, Any] = field(default_factory=dict)
     control: bool = False
@@ -160,6 +167,7 @@ class RunMetrics:
             "latency": self.latency,
             "ledger": self.ledger,
             "overload": self.overload,
+            "elasticity": self.elasticity,
             "sessions": self.sessions,
             "partial": self.partial,
             "bounds": self.bounds,
@@ -344,6 +352,7 @@ def analyse_run(run: RunInput) -> RunMetrics:
                                "window_s": [latency_window[0] - t0, latency_window[1] - t0]}
     ledger: Ledger | None = None
     overload: Overload | None = None
+    elastic: Elasticity | None = None
     if source == "request_log":
         lost_sessions: float | None = sessions_lost(run.requests, *window, time_col=p.time_col)
         br_sessions = blast_radius_sessions(run.requests, impact, window, time_col=p.time_col)
@@ -355,6 +364,13 @@ def analyse_run(run: RunInput) -> RunMetrics:
             notes.append(f"p99 inflation: {why}")
         ledger = task_ledger(run.requests, run.executions, _loss_spans(windows, run.events, window[1], impact))
         overload = overload_summary(run.requests, run.executions, t0, window, time_col=p.time_col)
+        if run.agents is not None:
+            lift = max((w.end for w in windows or () if w.end is not None), default=None)
+            elastic = elasticity_summary(run.requests, run.events, t0, window, agents_start=run.agents,
+                                         policy=run.autoscale, baseline=baseline, lift=lift, dt=p.dt, eps=p.eps,
+                                         sustain_s=p.sustain_s, time_col=p.time_col)
+            overload = overload.with_scaling(elastic.scale_ups + elastic.scale_downs > 0 if run.autoscale else None,
+                                             elastic.text if run.autoscale else None)
     else:
         lost_sessions = sessions_lost_from_series(run.series, *window)
         br_sessions = None
@@ -415,6 +431,9 @@ def analyse_run(run: RunInput) -> RunMetrics:
         "timeouts": (m_lat.get("timeout") or {}).get("n"),
         "rejected_tasks": overload.rejected if overload is not None else None,
         "queued_tasks": overload.queued if overload is not None else None,
+        "agents_added": elastic.agents_added if elastic is not None and elastic.policy else None,
+        "agents_removed": elastic.agents_removed if elastic is not None and elastic.policy else None,
+        "time_to_absorb_s": elastic.absorbed_s if elastic is not None else None,
         "blast_radius_regions": blast_radius_regions(regions, *impact, p.slo),
         "blast_radius_sessions": br_sessions,
         "budget_burn": budget_burn(counts, *burn, p.slo),
@@ -451,6 +470,7 @@ def analyse_run(run: RunInput) -> RunMetrics:
         latency=latency,
         ledger=ledger.to_dict() if ledger is not None else None,
         overload=overload.to_dict() if overload is not None else None,
+        elasticity=elastic.to_dict() if elastic is not None else None,
         sessions=sessions.to_dict() if sessions is not None else None,
         partial=partial,
         control=run.control,

@@ -235,6 +235,13 @@ EVENT_KINDS = frozenset(
         "deadman_healed",
         "fault_expired",
         "stop_healed",
+        # graceful SWIM leave and the autoscaler (fleet/agents/autoscale.py): capacity added and taken away
+        "member_left",
+        "scaled_up",
+        "scaled_down",
+        # node classes that churn (fleet/supervisor/churn.py): the environment, not a fault
+        "device_left",
+        "device_joined",
         # the Ray engine: Ray's own view (docs/engines.md)
         "ray_node_dead",
         "ray_node_added",

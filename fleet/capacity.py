@@ -10,9 +10,9 @@ reads and writes and a hub's own hop, so a deployment saturates somewhat below i
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-__all__ = ["Capacity", "mean_work_s", "nominal_capacity"]
+__all__ = ["Capacity", "mean_work_s", "nominal_capacity", "capacity_of_slots"]
 
 
 def _phi(x: float) -> float:
@@ -48,6 +48,7 @@ class Capacity:
     mean_work_s: float
     tasks_per_s: float
     per_region: dict[str, float]
+    per_class: dict[str, float] = field(default_factory=dict)  # tasks/s per node class (topologies with classes)
 
     def utilisation(self, asked_tasks_per_s: float) -> float:
         return asked_tasks_per_s / self.tasks_per_s if self.tasks_per_s > 0 else math.inf
@@ -64,3 +65,17 @@ def nominal_capacity(regions: dict[str, int], agents_per_node: int, concurrency:
     per_region = {r: n * agents_per_node * concurrency / work for r, n in regions.items()}
     slots = sum(n * agents_per_node * concurrency for n in regions.values())
     return Capacity(slots, work, slots / work, per_region)
+
+
+def capacity_of_slots(slots: dict[str, dict[str, int]], distribution: str, median_ms: float, sigma: float,
+                      max_ms: float) -> Capacity:
+    """Capacity of ``slots`` (region -> node class -> task slots): node classes size their agents apart
+    (fleet/nodeclasses.py), so the slots are counted per class, then summed per region and per class."""
+    work = mean_work_s(distribution, median_ms, sigma, max_ms)
+    per_region = {r: sum(by_class.values()) / work for r, by_class in slots.items()}
+    per_class: dict[str, float] = {}
+    for by_class in slots.values():
+        for name, n in by_class.items():
+            per_class[name] = per_class.get(name, 0.0) + n / work
+    total = sum(sum(by_class.values()) for by_class in slots.values())
+    return Capacity(total, work, total / work, per_region, per_class)

@@ -7,6 +7,7 @@ line naming the file, the field and what is wrong (``TopologyError``, exit code 
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -14,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from core.errors import TopologyError
 from core.yamlsafe import YamlRefused, load_yaml
-from fleet.capacity import Capacity, nominal_capacity
+from fleet.capacity import Capacity, capacity_of_slots, nominal_capacity
+from fleet.nodeclasses import CLASS_NAME_PATTERN, DEFAULT_CLASS, RESERVED_CLASS_NAMES, NodeClass
 from fleet.presets import HEALTH_PRESETS, MEMBERSHIP_PRESETS
 from fleet.shapes import Constant, LoadShape
 
@@ -28,6 +30,8 @@ __all__ = [
     "Health",
     "Hub",
     "Standby",
+    "NodeClass",
+    "Autoscale",
     "BUILTIN_DIR",
     "builtin_names",
     "load_topology",
@@ -45,6 +49,20 @@ class _Model(BaseModel):
 class Region(_Model):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")
     nodes: int = Field(ge=0, le=200)
+    # nodes of a class of ``node_classes`` (fleet/nodeclasses.py), beside the ``nodes`` of the default class
+    classes: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("classes")
+    @classmethod
+    def _counts(cls, value: dict[str, int]) -> dict[str, int]:
+        for name, count in value.items():
+            if not 0 <= count <= 200:
+                raise ValueError(f"{name}: count {count} is outside 0..200")
+        return value
+
+    @property
+    def class_nodes(self) -> int:
+        return sum(self.classes.values())
 
 
 class WorkTime(_Model):
@@ -133,6 +151,30 @@ class Hub(_Model):
     standby: Standby | None = None
 
 
+class Autoscale(_Model):
+    """An autoscaling policy, after Kubernetes' HorizontalPodAutoscaler: every decision period the deployment's own
+    orchestrator (a hub; in a mesh, the leader peer) computes ``desired = ceil(agents x signal / target)``, and
+    acts only when the recommendation held for the delay (scale up to the smallest of the last
+    ``scale_up_delay_s``, down to the largest of the last ``scale_down_delay_s``). Agents come and go a whole node
+    (``agents_per_node`` agents) at a time; ``min_agents`` and ``max_agents`` bound the whole topology (the lab
+    refuses beyond them, like a cloud quota). Signal ``utilization``: (tasks running + tasks queued) over slots."""
+    min_agents: int = Field(ge=1, le=100_000)
+    max_agents: int = Field(ge=1, le=100_000)
+    signal: Literal["utilization"] = "utilization"
+    target: float = Field(default=0.6, gt=0, le=1)
+    tolerance: float = Field(default=0.1, ge=0, lt=1)  # HPA's: no change while |signal/target - 1| <= tolerance
+    scale_up_delay_s: float = Field(default=3.0, ge=0, le=3600)
+    scale_down_delay_s: float = Field(default=30.0, ge=0, le=3600)
+    max_step_nodes: int = Field(default=3, ge=1, le=1000)  # nodes added or removed per decision at most
+    drain_s: float = Field(default=2.0, ge=0, le=600)  # a removed node stops taking tasks this long before it exits
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Autoscale:
+        if self.min_agents > self.max_agents:
+            raise ValueError(f"min_agents ({self.min_agents}) is above max_agents ({self.max_agents})")
+        return self
+
+
 class Topology(_Model):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     kind: Kind
@@ -150,6 +192,8 @@ class Topology(_Model):
     health: Health = Health()
     hub: Hub = Hub()
     replication: int = Field(default=2, ge=0, le=10)
+    autoscale: Autoscale | None = None
+    node_classes: dict[str, NodeClass] = Field(default_factory=dict)  # fleet/nodeclasses.py
 
     @field_validator("latency_ms")
     @classmethod
@@ -160,6 +204,20 @@ class Topology(_Model):
             if not 0 <= ms <= 10_000:
                 raise ValueError(f"{key}: latency {ms} ms is outside 0..10000")
         return value
+
+    @model_validator(mode="after")
+    def _classes_known(self) -> Topology:
+        """Before ``_consistent``: capacity (and so ``utilization``) needs every class a region names."""
+        for name in self.node_classes:
+            if name in RESERVED_CLASS_NAMES or not re.match(CLASS_NAME_PATTERN, name):
+                raise ValueError(f"node_classes: class name {name!r} must be 1-20 lowercase letters, "
+                                 f"not {' or '.join(sorted(RESERVED_CLASS_NAMES))}")
+        for i, region in enumerate(self.regions):
+            for name in region.classes:
+                if name not in self.node_classes:
+                    known = ", ".join(sorted(self.node_classes)) or "none declared in node_classes"
+                    raise ValueError(f"regions.{i}.classes: unknown node class {name!r} (classes: {known})")
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> Topology:
@@ -187,6 +245,14 @@ class Topology(_Model):
                 raise ValueError("hub.standby.region: the standby must be in another region than the hub")
         elif self.hub.region or self.hub.standby:
             raise ValueError(f"hub: only centralized topologies place a hub (this one is {self.kind})")
+        if self.autoscale is not None:
+            a = self.autoscale
+            if not a.min_agents <= self.total_agents <= a.max_agents:
+                raise ValueError(f"autoscale: the topology starts with {self.total_agents} agents, outside "
+                                 f"min_agents..max_agents ({a.min_agents}..{a.max_agents})")
+            if a.max_agents - a.min_agents < self.agents_per_node:
+                raise ValueError(f"autoscale: min_agents..max_agents ({a.min_agents}..{a.max_agents}) leaves no room "
+                                 f"for one node of {self.agents_per_node} agents")
         if self.workload.utilization is not None:
             rate = round(self.workload.utilization * self.capacity().tasks_per_s, 3)
             # A dumped topology carries both (the resolved rate beside its share): that one reloads as it was.
@@ -201,8 +267,35 @@ class Topology(_Model):
     def capacity(self) -> Capacity:
         """Nominal capacity: task slots over the mean (capped) work time (fleet/capacity.py)."""
         wt = self.workload.work_time
+        if self.node_classes:
+            return capacity_of_slots(self.slots_by_region_class(), wt.distribution, wt.median_ms, wt.sigma, wt.max_ms)
         return nominal_capacity({r.name: r.nodes for r in self.regions}, self.agents_per_node,
                                 self.agent_concurrency, wt.distribution, wt.median_ms, wt.sigma, wt.max_ms)
+
+    # Node classes (fleet/nodeclasses.py) ---------------------------------------------------
+    def node_class(self, name: str | None) -> NodeClass:
+        """The class ``name`` (None or ``default``: the topology's own agents, concurrency and a perfect link)."""
+        if name in (None, DEFAULT_CLASS):
+            return NodeClass(agents_per_node=self.agents_per_node, agent_concurrency=self.agent_concurrency)
+        return self.node_classes[str(name)]
+
+    def class_agents(self, name: str | None) -> int:
+        return self.node_class(name).agents_per_node or self.agents_per_node
+
+    def class_concurrency(self, name: str | None) -> int:
+        return self.node_class(name).agent_concurrency or self.agent_concurrency
+
+    def slots_by_region_class(self) -> dict[str, dict[str, int]]:
+        """Task slots per region and class (``default`` for the ``nodes`` of a region)."""
+        out: dict[str, dict[str, int]] = {}
+        for r in self.regions:
+            counts = {DEFAULT_CLASS: r.nodes, **r.classes}
+            out[r.name] = {c: n * self.class_agents(c) * self.class_concurrency(c) for c, n in counts.items()}
+        return out
+
+    @property
+    def churning_classes(self) -> list[str]:
+        return sorted(name for name, c in self.node_classes.items() if c.churn is not None)
 
     # Derived views the deployments use -------------------------------------------------
     @property
@@ -211,11 +304,12 @@ class Topology(_Model):
 
     @property
     def total_nodes(self) -> int:
-        return sum(r.nodes for r in self.regions)
+        return sum(r.nodes + r.class_nodes for r in self.regions)
 
     @property
     def total_agents(self) -> int:
-        return self.total_nodes * self.agents_per_node
+        per_class = sum(n * self.class_agents(c) for r in self.regions for c, n in r.classes.items())
+        return sum(r.nodes for r in self.regions) * self.agents_per_node + per_class
 
     @property
     def home_region(self) -> str:

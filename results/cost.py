@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from analysis.cost import run_cost
+from analysis.elasticity import scale_steps
 from analysis.jsonsafe import json_safe
 from store import RunStore
 
@@ -40,7 +41,8 @@ def cost_of_run(store: RunStore, run_id: str, window_of: WindowOf, *, price_per_
     agents = {r["name"]: int(r["nodes"]) * per_node for r in topology.get("regions", [])}
     report = run_cost(executions, store.load_requests(run_id), start=start, end=start + window_of(run),
                       agents_per_region=agents, slots_per_agent=int(topology.get("agent_concurrency", 1)),
-                      price_per_agent_hour=price_per_agent_hour, region_prices=region_prices)
+                      price_per_agent_hour=price_per_agent_hour, region_prices=region_prices,
+                      steps=scale_steps(store.load_events(run_id)))
     return {**base, "cost": json_safe(report.to_dict())}
 
 

@@ -105,8 +105,17 @@ def run_input(store: RunStore, run_id: str, *, source: Source = "auto",
         failover_delay_s=standby.get("failover_delay_s"), client_timeout_s=workload.get("timeout_s"),
         fault_windows=stored_fault_windows(store, run_id, events),
         placement=placement_for(topology, events, t0) if topology else None,
-        intensity=settings.get("intensity"), control=is_control(run), observed_s=run_window(run), params=params,
+        intensity=settings.get("intensity"), control=is_control(run), observed_s=run_window(run),
+        agents=_agents(topology), autoscale=bool(topology.get("autoscale")), params=params,
     )
+
+
+def _agents(topology: dict[str, Any]) -> int | None:
+    """Agents a stored topology starts with (None for a topology that does not say, e.g. an attached target)."""
+    try:
+        return sum(int(r["nodes"]) for r in topology["regions"]) * int(topology.get("agents_per_node", 1))
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def is_control(run: Any) -> bool:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_serializer
 
 from core.logs import EventLog
 from fleet.agents.net import Network
-from fleet.topology import Health, Membership, Workload
+from fleet.topology import Autoscale, Health, Membership, Workload
 
 __all__ = ["ChildConfig", "ClientsSpec", "Seed", "StandbyOf", "Role"]
 
@@ -77,6 +77,18 @@ class ChildConfig(_Model):
     seeds: list[Seed] = Field(default_factory=list)
     standby_of: StandbyOf | None = None
     clients: ClientsSpec | None = None
+    # The autoscaling policy this process applies (a hub over its agents, a mesh node when it leads), bounds
+    # already cut to its share of the topology (a hybrid hub's region); None: this process does not scale.
+    autoscale: Autoscale | None = None
+    agents_per_node: int = Field(default=1, ge=1)  # what one node added by the autoscaler brings
+    # Node classes (fleet/nodeclasses.py): this node's class; a device of a class with a last mile sends every
+    # call through its own egress proxy (``egress_proxy``); ``proxy_local`` sends in-region calls through the
+    # region's proxy too (so calls to devices pass the link layer); ``no_replace``: members the mesh does not
+    # replace when they die (devices of churning classes: they come back on their own).
+    node_class: str = "default"
+    egress_proxy: str = ""
+    proxy_local: bool = False
+    no_replace: list[str] = Field(default_factory=list)
 
     @field_serializer("token", when_used="json")
     def _reveal_on_the_wire(self, token: SecretStr) -> str:
@@ -97,7 +109,8 @@ class ChildConfig(_Model):
         return {"Authorization": f"Bearer {self.token.get_secret_value()}"}
 
     def network(self) -> Network:
-        return Network(self.region, self.proxies, headers=self.bearer)
+        return Network(self.region, self.proxies, headers=self.bearer, egress=self.egress_proxy or None,
+                       proxy_local=self.proxy_local)
 
     def events(self) -> EventLog:
         return EventLog(Path(self.event_log))

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from fleet.agents.autoscale import Autoscaler, Decision
 from fleet.agents.config import ChildConfig, StandbyOf
 from fleet.agents.net import REJECTED_STATUS, NetError, add_json_routes, metrics_handler, start_site
 from fleet.agents.proc import announce_ready
@@ -39,6 +40,8 @@ class AgentView:
     failures: int = 0
     busy: int = 0
     restart_pending: bool = False
+    draining: bool = False  # being scaled away: no new tasks, no health checks
+    region: str = ""
 
 
 @dataclass
@@ -69,6 +72,10 @@ class Hub:
         self._primary_down_since: float | None = None
         self.waiting = 0  # tasks queued for a free agent (at most cfg.queue per live agent)
         self._slot = asyncio.Condition()
+        self.autoscaler = Autoscaler(config.autoscale, config.agents_per_node) if config.autoscale else None
+        self._scaling: asyncio.Task | None = None
+        self._node_order: list[str] = []  # agent nodes in the order the hub first saw them (newest last)
+        self._latency = config.latency
 
     # ---- directory --------------------------------------------------------------------
     async def refresh_directory(self) -> dict[str, Any] | None:
@@ -82,12 +89,14 @@ class Hub:
                 continue
             for agent in node["agents"]:
                 view = self.agents.get(agent["id"])
+                if node["name"] not in self._node_order:
+                    self._node_order.append(node["name"])
                 if view is None:
                     self.agents[agent["id"]] = AgentView(
-                        agent["id"], node["name"], agent["url"], self.cfg.concurrency
+                        agent["id"], node["name"], agent["url"], self.cfg.concurrency, region=node["region"]
                     )
                 elif view.url != agent["url"]:
-                    view.url, view.node = agent["url"], node["name"]
+                    view.url, view.node, view.region = agent["url"], node["name"], node["region"]
         return directory
 
     def peers(self, directory: dict[str, Any]) -> list[Peer]:
@@ -99,14 +108,15 @@ class Hub:
 
     # ---- scheduling ---------------------------------------------------------------------
     def _pick(self, exclude: set[str]) -> AgentView | None:
-        free = [a for a in self.agents.values() if a.alive and a.busy < a.concurrency and a.id not in exclude]
+        free = [a for a in self.agents.values()
+                if a.alive and not a.draining and a.busy < a.concurrency and a.id not in exclude]
         if not free:
             return None
         least = min(a.busy for a in free)
         return self.rng.choice([a for a in free if a.busy == least])
 
     def _live(self) -> int:
-        return sum(a.alive for a in self.agents.values())
+        return sum(a.alive and not a.draining for a in self.agents.values())
 
     async def _wait_for_agent(self, timeout_s: float) -> AgentView | None:
         """Queue for a free agent (the waiting are woken in arrival order), at most ``timeout_s``."""
@@ -248,10 +258,91 @@ class Hub:
                 if directory is not None:
                     self._peers = self.peers(directory)
                     self._replica_peers = self._choose_replicas(directory)
-                await asyncio.gather(*(self._check(a) for a in list(self.agents.values())))
+                await asyncio.gather(*(self._check(a) for a in list(self.agents.values()) if not a.draining))
+                self._observe_load()
             else:
                 await self._watch_primary()
             await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
+
+    # ---- autoscaling ---------------------------------------------------------------------------
+    def load(self) -> tuple[int, float]:
+        """Live agents and the signal: (tasks running on them + tasks queued here) over their slots."""
+        live = [a for a in self.agents.values() if a.alive and not a.draining]
+        slots = sum(a.concurrency for a in live)
+        return len(live), ((sum(a.busy for a in live) + self.waiting) / slots if slots else 0.0)
+
+    def _observe_load(self) -> None:
+        if self.autoscaler is None or (self._scaling is not None and not self._scaling.done()):
+            return
+        agents, signal = self.load()
+        if agents == 0:  # nothing serves: healing's business (restarts, failover), not the autoscaler's
+            self.autoscaler.reset()
+            return
+        decision = self.autoscaler.observe(time.monotonic(), agents, signal)
+        if decision is not None:
+            self._scaling = asyncio.create_task(self._scale(decision))
+
+    def _grow_region(self) -> str:
+        """Where new agents go: a hybrid hub's own region; a centralized hub's region with the fewest live agents
+        (among those that have any: a dark region gets nothing), nearest first."""
+        if self.cfg.kind == "hybrid":
+            return self.region
+        live: dict[str, int] = {}
+        for view in self.agents.values():
+            if view.alive and not view.draining:
+                live[view.region] = live.get(view.region, 0) + 1
+        return min(sorted(live), key=lambda r: (live[r], self._latency(self.region, r))) if live else self.region
+
+    async def _scale(self, decision: Decision) -> None:
+        url = f"{self.cfg.control_url}/provision"
+        try:
+            if decision.nodes > 0:
+                await self.net.call(self.region, "POST", f"{url}/scale-up", timeout_s=60.0,
+                                    body={"region": self._grow_region(), "nodes": decision.nodes, "hub": self.name,
+                                          "by": self.name, "signal": decision.signal})
+                await self.refresh_directory()
+                return
+            for node in self._victims(-decision.nodes):
+                await self._remove(node, decision.signal)
+        except NetError as exc:  # at a bound (409) or the lab busy: the next window decides again
+            log.info("scaling by %d nodes not done: %s", decision.nodes, exc)
+
+    def _victims(self, count: int) -> list[str]:
+        """The newest nodes whose agents all serve (a node half down is healing's, not the autoscaler's)."""
+        by_node: dict[str, list[AgentView]] = {}
+        for view in self.agents.values():
+            by_node.setdefault(view.node, []).append(view)
+        whole = [n for n in reversed(self._node_order)
+                 if n in by_node and all(v.alive and not v.draining for v in by_node[n])]
+        left: dict[str, int] = {}
+        for n in whole:
+            left[by_node[n][0].region] = left.get(by_node[n][0].region, 0) + 1
+        victims = []
+        for n in whole:  # never a region's last serving node: scaling in must not move its clients away
+            region = by_node[n][0].region
+            if len(victims) < count and left[region] > 1:
+                victims.append(n)
+                left[region] -= 1
+        return victims
+
+    async def _remove(self, node: str, signal: float) -> None:
+        """Drain (no new tasks; the running ones finish, at most ``drain_s`` + 10 s), then have the lab remove it."""
+        views = [v for v in self.agents.values() if v.node == node]
+        for view in views:
+            view.draining = True
+        assert self.cfg.autoscale is not None
+        deadline = time.monotonic() + self.cfg.autoscale.drain_s + 10.0
+        while any(v.busy for v in views) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        try:
+            await self.net.call(self.region, "POST", f"{self.cfg.control_url}/provision/remove-node", timeout_s=30.0,
+                                body={"node": node, "by": self.name, "signal": signal})
+        except NetError:
+            for view in views:
+                view.draining = False  # refused (at min_agents): it serves on
+            raise
+        for view in views:
+            del self.agents[view.id]
 
     def _choose_replicas(self, directory: dict[str, Any]) -> list[Peer]:
         count = self.cfg.replication

@@ -82,9 +82,14 @@ class Transport(Protocol):
 class Network:
     """Sends JSON calls from one region over real sockets; ``proxies`` maps each region to its egress proxy."""
 
-    def __init__(self, region: str, proxies: Mapping[str, str], *, headers: Mapping[str, str] | None = None):
+    def __init__(self, region: str, proxies: Mapping[str, str], *, headers: Mapping[str, str] | None = None,
+                 egress: str | None = None, proxy_local: bool = False):
         self.region = region
         self.proxies = dict(proxies)
+        # A device with a last mile (fleet/nodeclasses.py) sends every call of its own through ``egress``; with
+        # ``proxy_local`` in-region calls go through the region's proxy too (fleet/supervisor/lastmile.py).
+        self.egress = egress
+        self.proxy_local = proxy_local
         self._headers = dict(headers or {})
         self._session: aiohttp.ClientSession | None = None
 
@@ -113,7 +118,9 @@ class Network:
         """
         assert self._session is not None, "Network.start() first"
         src = src_region or self.region
-        proxy = self.proxies.get(src) if dst_region != src else None
+        proxy = self.proxies.get(src) if dst_region != src or self.proxy_local else None
+        if self.egress and src_region is None:
+            proxy = self.egress
         try:
             async with asyncio.timeout(timeout_s):
                 async with self._session.request(method, url, json=body, proxy=proxy) as resp:
@@ -122,11 +129,13 @@ class Network:
             raise NetTimeout(f"{method} {url}: no answer in {timeout_s:.2f}s") from None
         except (aiohttp.ClientError, OSError) as exc:
             raise NetError(f"{method} {url}: {type(exc).__name__}") from None
-        data = json.loads(payload) if payload else None
         if resp.status not in ok_statuses:
             kind = NetRejected if resp.status == REJECTED_STATUS else NetError
             raise kind(f"{method} {url}: HTTP {resp.status}")
-        return resp.status, data
+        try:
+            return resp.status, (json.loads(payload) if payload else None)
+        except ValueError:  # a proxy's or a crashed handler's HTML page: as unusable as no answer
+            raise NetError(f"{method} {url}: the answer is not JSON") from None
 
 
 def add_json_routes(app: web.Application, routes: JsonRoutes) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from core.logs import EventLog
+from fleet.agents.autoscale import Autoscaler, Decision
 from fleet.agents.config import ChildConfig
 from fleet.agents.executions import ExecutionRecorder
 from fleet.agents.net import (
@@ -126,11 +127,16 @@ class NodeHost:
                 events=self.events,
                 rng=self.rng,
                 free_slots=self.free_slots,
+                load_report=self.load_report,
                 on_dead=self.on_member_dead,
                 clock=clock,
             )
         self._tasks: list[asyncio.Task] = []
         self._spawned: set[str] = set()
+        self.clock = clock
+        self.draining = False  # told to leave (scaled down): new tasks go to peers, peers send none here
+        scaling = config.autoscale if self.mesh else None
+        self.autoscaler = Autoscaler(scaling, config.agents_per_node) if scaling else None
 
     # ---- agents -----------------------------------------------------------------------
     def _agent_app(self, agent: Agent) -> web.Application:
@@ -159,7 +165,15 @@ class NodeHost:
         self._refresh_gauges()
 
     def free_slots(self) -> int:
-        return sum(a.free for a in self.agents.values())
+        return 0 if self.draining else sum(a.free for a in self.agents.values())
+
+    def load_report(self) -> tuple[float, int]:
+        """(tasks running + queued) over this node's live slots, and those slots: the autoscaler's signal."""
+        live = [a for a in self.agents.values() if a.alive]
+        slots = sum(a.concurrency for a in live)
+        if not slots:
+            return 0.0, 0
+        return round(sum(a.busy + a.waiting for a in live) / slots, 4), slots
 
     def _refresh_gauges(self) -> None:
         self.metrics.agents_alive.set(sum(a.alive for a in self.agents.values()))
@@ -180,6 +194,8 @@ class NodeHost:
         except (TypeError, ValueError):
             self.metrics.tasks.labels("error").inc()
             return web.json_response({"error": "malformed task"}, status=400)
+        if self.draining and self.mesh and int(body.get("hops", 0)) == 0 and self._peer_with_room() is not None:
+            return await self.forward(body)  # leaving: a client with an old directory still reached us
         if agent.busy >= agent.concurrency:
             if self.mesh and int(body.get("hops", 0)) == 0 and self._peer_with_room() is not None:
                 return await self.forward(body)
@@ -279,6 +295,8 @@ class NodeHost:
     def on_member_dead(self, member: Member) -> None:
         if not self.cfg.migrate or member.name in self._spawned:
             return
+        if member.name in self.cfg.no_replace:  # a churning device: it comes back on its own (fleet/nodeclasses.py)
+            return
         assert self.swim is not None
         survivors = sorted(m.name for m in self.swim.alive() if m.state == "alive")
         if survivors and survivors[0] == self.name:
@@ -313,6 +331,76 @@ class NodeHost:
             log.warning("could not replace %s: %s", dead.name, exc)
             self._spawned.discard(dead.name)
 
+    # ---- autoscaling (decentralized): the leader peer decides ---------------------------------
+    def _leader(self) -> bool:
+        assert self.swim is not None
+        return min(m.name for m in self.swim.alive() if m.state == "alive") == self.name
+
+    def mesh_signal(self) -> tuple[int, float, dict[str, float]]:
+        """Agents serving, the mesh's load (slot-weighted over the members as last heard from) and per region."""
+        assert self.swim is not None
+        self.swim.me.load, self.swim.me.slots = self.load_report()
+        members = [m for m in self.swim.alive() if m.state == "alive" and m.slots > 0]
+        slots = sum(m.slots for m in members)
+        per_region: dict[str, list[float]] = {}
+        for m in members:
+            per_region.setdefault(m.region, []).append(m.load)
+        agents = slots // max(1, self.cfg.concurrency)
+        load = sum(m.load * m.slots for m in members) / slots if slots else 0.0
+        return agents, load, {r: sum(v) / len(v) for r, v in per_region.items()}
+
+    async def autoscale(self) -> None:
+        """Once a probe period: the leader (the first live member by name, as for replacements) observes the
+        mesh and scales it; a node that stops leading forgets its window."""
+        assert self.swim is not None and self.autoscaler is not None
+        period = self.cfg.membership.probe_period_s
+        while not self.draining:
+            await asyncio.sleep(period)
+            if not self._leader():
+                self.autoscaler.reset()
+                continue
+            agents, load, regions = self.mesh_signal()
+            decision = self.autoscaler.observe(self.clock(), agents, load)
+            if decision is not None:
+                await self._scale(decision, regions)
+
+    async def _scale(self, decision: Decision, regions: dict[str, float]) -> None:
+        """Up: new nodes where the load is highest. Down: the newest nodes where it is lowest, never this one."""
+        assert self.swim is not None
+        url = f"{self.cfg.control_url}/provision"
+        try:
+            if decision.nodes > 0:
+                region = max(sorted(regions), key=lambda r: regions[r])
+                await self.net.call(self.region, "POST", f"{url}/scale-up", timeout_s=60.0,
+                                    body={"region": region, "nodes": decision.nodes, "by": self.name,
+                                          "signal": decision.signal})
+                return
+            for victim in self._victims(-decision.nodes, regions):
+                await self.net.call(self.region, "POST", f"{url}/remove-node", timeout_s=30.0,
+                                    body={"node": victim.name, "by": self.name, "signal": decision.signal})
+        except NetError as exc:  # at a bound (409) or the lab busy: the next window decides again
+            log.info("scaling by %d nodes not done: %s", decision.nodes, exc)
+
+    def _victims(self, count: int, regions: dict[str, float]) -> list[Member]:
+        """The newest members of the quietest regions, never this node nor a region's last member."""
+        assert self.swim is not None
+        members = [m for m in self.swim.alive() if m.state == "alive"]
+        left = {r: sum(m.region == r for m in members) for r in regions}
+        order = sorted((m for m in members if m.name != self.name),
+                       key=lambda m: (regions.get(m.region, 0.0), -_index(m.name), m.name))
+        victims = []
+        for member in order:
+            if len(victims) < count and left.get(member.region, 0) > 1:
+                victims.append(member)
+                left[member.region] -= 1
+        return victims
+
+    async def leave(self) -> int:
+        """Scaled down: stop taking work from peers, say goodbye (SWIM leave), keep serving what still arrives
+        (passed on to peers while any has room) until the lab stops this process."""
+        self.draining = True
+        return await self.swim.leave() if self.swim is not None else 0
+
     # ---- node HTTP API ------------------------------------------------------------------
     def peer_routes(self) -> JsonRoutes:
         """What peers call on this node: session replicas and (decentralized) SWIM messages."""
@@ -331,7 +419,11 @@ class NodeHost:
         app.router.add_post("/admin/kill-agent", self._kill_agent)
         app.router.add_post("/admin/start-agent", self._start_agent)
         app.router.add_post("/admin/join", self._join)
+        app.router.add_post("/admin/leave", self._leave)
         return app
+
+    async def _leave(self, _request: web.Request) -> web.Response:
+        return web.json_response({"node": self.name, "told": await self.leave()})
 
     async def _join(self, request: web.Request) -> web.Response:
         """The initial cohort's static seed list (replacements join through a seed instead)."""
@@ -386,6 +478,8 @@ class NodeHost:
             if seeds:
                 await self.swim.join(seeds)
             self._tasks += [asyncio.create_task(self.swim.run()), asyncio.create_task(self.replicator.run())]
+            if self.autoscaler is not None:
+                self._tasks.append(asyncio.create_task(self.autoscale()))
         if self.executions is not None:
             self._tasks.append(asyncio.create_task(self.executions.run()))
         announce_ready(
@@ -408,6 +502,12 @@ class NodeHost:
             await self.net.close()
             if isinstance(self.events, EventLog):
                 self.events.close()
+
+
+def _index(name: str) -> int:
+    """The number of a node named ``REGION-nK`` (newer nodes have larger numbers); 0 when it has none."""
+    tail = name.rsplit("-n", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
 
 
 async def main(config: ChildConfig) -> None:

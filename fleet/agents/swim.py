@@ -24,7 +24,8 @@ __all__ = ["Member", "Swim", "EventSink", "swim_routes", "suspicion_timeout_s"]
 
 log = logging.getLogger("aftershock.fleet.swim")
 
-ALIVE, SUSPECT, DEAD = "alive", "suspect", "dead"
+ALIVE, SUSPECT, DEAD, LEFT = "alive", "suspect", "dead", "left"
+GONE = (DEAD, LEFT)  # neither probed nor counted; a member that LEFT said so itself and is never replaced
 _MAX_PIGGYBACK = 12
 
 
@@ -48,6 +49,8 @@ class Member:
     incarnation: int = 0
     suspect_since: float | None = None
     free: int = 0
+    load: float = 0.0  # (tasks running + queued) / slots, as the member last reported it (the autoscaler's signal)
+    slots: int = 0
 
     def wire(self) -> dict[str, Any]:
         return {"name": self.name, "region": self.region, "url": self.url, "state": self.state, "inc": self.incarnation}
@@ -73,6 +76,7 @@ class Swim:
     events: EventSink
     rng: random.Random
     free_slots: Callable[[], int] = lambda: 0
+    load_report: Callable[[], tuple[float, int]] = lambda: (0.0, 0)  # (load, slots) this node reports
     on_dead: Callable[[Member], None] = lambda _m: None
     clock: Callable[[], float] = time.monotonic
     members: dict[str, Member] = field(default_factory=dict)
@@ -81,11 +85,11 @@ class Swim:
 
     # ---- views ---------------------------------------------------------------------------
     def alive(self, include_self: bool = True) -> list[Member]:
-        out = [m for m in self.members.values() if m.state != DEAD]
+        out = [m for m in self.members.values() if m.state not in GONE]
         return ([self.me] if include_self else []) + out
 
     def alive_count(self) -> int:
-        return 1 + sum(1 for m in self.members.values() if m.state != DEAD)
+        return 1 + sum(1 for m in self.members.values() if m.state not in GONE)
 
     def suspicion_timeout(self) -> float:
         return suspicion_timeout_s(self.suspicion_mult, len(self.members) + 1, self.probe_period_s)
@@ -93,12 +97,14 @@ class Swim:
     # ---- messages ------------------------------------------------------------------------
     def _envelope(self) -> dict[str, Any]:
         self.me.free = self.free_slots()
+        self.me.load, self.me.slots = self.load_report()
         limit = 3 * math.ceil(math.log10(len(self.members) + 2) + 1)
         picked = self._queue[:_MAX_PIGGYBACK]
         for update in picked:
             update.sent += 1
         self._queue = [u for u in self._queue if u.sent < limit]
-        return {"from": {**self.me.wire(), "free": self.me.free}, "updates": [u.data for u in picked]}
+        return {"from": {**self.me.wire(), "free": self.me.free, "load": self.me.load, "slots": self.me.slots},
+                "updates": [u.data for u in picked]}
 
     def _gossip(self, data: dict[str, Any]) -> None:
         self._queue = [u for u in self._queue if u.data["name"] != data["name"]]
@@ -109,7 +115,9 @@ class Swim:
         if isinstance(sender, dict):
             self.apply({**sender, "state": ALIVE})
             if sender.get("name") in self.members:
-                self.members[sender["name"]].free = int(sender.get("free", 0))
+                member = self.members[sender["name"]]
+                member.free = int(sender.get("free", 0))
+                member.load, member.slots = float(sender.get("load", 0.0)), int(sender.get("slots", 0))
         for update in message.get("updates", []):
             self.apply(update)
 
@@ -117,6 +125,8 @@ class Swim:
         """Merge one membership update with SWIM's precedence rules (incarnation numbers)."""
         name, state, inc = update["name"], update["state"], int(update.get("inc", 0))
         if name == self.me.name:
+            if self.me.state == LEFT:
+                return  # leaving: news of it is not refuted
             if state != ALIVE and inc >= self.me.incarnation:
                 self.me.incarnation = inc + 1  # refute: we are alive
                 self._gossip(self.me.wire())
@@ -141,10 +151,14 @@ class Swim:
         elif state == SUSPECT and member.state == ALIVE and inc >= member.incarnation:
             member.state, member.incarnation, member.suspect_since = SUSPECT, inc, self.clock()
             self._gossip(member.wire())
-        elif state == DEAD and member.state != DEAD and inc >= member.incarnation:
+        elif state == DEAD and member.state not in GONE and inc >= member.incarnation:
             member.state, member.incarnation = DEAD, inc
             self._gossip(member.wire())
             self.on_dead(member)
+        elif state == LEFT and member.state != LEFT and inc >= member.incarnation:
+            member.state, member.incarnation, member.suspect_since = LEFT, inc, None
+            self._gossip(member.wire())
+            self.events.emit("member_left", node=name, region=member.region, by=self.me.name)
 
     # ---- handlers (called by the node's HTTP server) --------------------------------------
     def handle_ping(self, message: dict[str, Any]) -> dict[str, Any]:
@@ -208,9 +222,9 @@ class Swim:
         while self._order:
             name = self._order.pop()
             member = self.members.get(name)
-            if member is not None and member.state != DEAD:
+            if member is not None and member.state not in GONE:
                 return member
-        candidates = [n for n, m in self.members.items() if m.state != DEAD]
+        candidates = [n for n, m in self.members.items() if m.state not in GONE]
         if not candidates:
             return None
         self.rng.shuffle(candidates)
@@ -247,8 +261,27 @@ class Swim:
                 )
                 self.on_dead(member)
 
+    async def leave(self, timeout_s: float = 1.0) -> int:
+        """Leave gracefully (memberlist's Leave): tell every member at once, so nobody suspects, declares dead or
+        replaces this node; probing stops. Returns how many members acknowledged."""
+        self.me.incarnation += 1
+        self.me.state = LEFT
+        self._gossip(self.me.wire())
+        targets = [m for m in self.members.values() if m.state not in GONE]
+        message = self._envelope()
+
+        async def tell(member: Member) -> bool:
+            try:
+                await self.net.call(member.region, "POST", f"{member.url}/swim/ping", body=message,
+                                    timeout_s=timeout_s)
+            except NetError:
+                return False
+            return True
+
+        return sum(await asyncio.gather(*(tell(m) for m in targets)))
+
     async def run(self) -> None:
-        while True:
+        while self.me.state != LEFT:
             started = self.clock()
             target = self._next_target()
             if target is not None:

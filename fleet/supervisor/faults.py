@@ -17,7 +17,7 @@ from typing import Any
 from core.logs import EventLog
 from fleet.supervisor.launcher import Launcher
 from fleet.supervisor.netlink import LinkTable
-from fleet.supervisor.records import ControlError, NodeRecord, Roster
+from fleet.supervisor.records import CHURN_STATUSES, ControlError, NodeRecord, Roster
 
 __all__ = ["Faults", "DutyCycle", "THROTTLE_PERIOD_S"]
 
@@ -106,6 +106,8 @@ class Faults:
             raise ControlError(f"node {name} was replaced by {rec.replaced_by}; it is not restarted", 409)
         if rec.serving:
             return {"node": name, "restarted": False, "reason": "running"}
+        if rec.status in CHURN_STATUSES:  # a device away by churn rejoins on its own schedule (churn.py)
+            return {"node": name, "restarted": False, "reason": rec.status}
         self.release(rec)
         await self.launcher.kill(rec)
         await self.launcher.start_node(rec, seeds=self.roster.seeds(exclude=name))

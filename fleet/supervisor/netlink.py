@@ -19,6 +19,7 @@ from aiohttp import web
 from yarl import URL
 
 from fleet.agents.net import start_site
+from fleet.supervisor.lastmile import LastMiles
 
 __all__ = ["Link", "LinkTable", "EgressProxy", "BLACKHOLE_S"]
 
@@ -96,6 +97,26 @@ class EgressProxy:
         self._runners: list[web.AppRunner] = []
         self._session: aiohttp.ClientSession | None = None
         self.urls: dict[str, str] = {}
+        # node classes (fleet/supervisor/lastmile.py): the proxies of (region, class) sources, keyed "REGION/CLASS"
+        self.class_urls: dict[str, str] = {}
+        self.last_miles = LastMiles({})
+        self._class_of_port: Callable[[int], str | None] = lambda _port: None
+        self.direct_ports: set[int] = set()  # the lab's control API: reached from every process, no link applies
+
+    def use_classes(self, last_miles: LastMiles, class_of_port: Callable[[int], str | None]) -> None:
+        """Apply the node classes' last miles: the destination's class by its port, the source's by its proxy."""
+        self.last_miles = last_miles
+        self._class_of_port = class_of_port
+
+    async def start_classes(self, sources: list[tuple[str, str]]) -> dict[str, str]:
+        """One more proxy per (region, class) source: its devices send every call through it."""
+        for region, node_class in sources:
+            app = web.Application(client_max_size=16 * 1024 * 1024)
+            app.router.add_route("*", "/{tail:.*}", self._handler(region, node_class))
+            runner, port = await start_site(app)
+            self._runners.append(runner)
+            self.class_urls[f"{region}/{node_class}"] = f"http://127.0.0.1:{port}"
+        return self.class_urls
 
     async def start(self, regions: list[str]) -> dict[str, str]:
         self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
@@ -122,17 +143,35 @@ class EgressProxy:
             await asyncio.sleep(link.latency_ms / 1000)
         return True
 
-    def _handler(self, src: str):
+    async def _cross_leg(self, src: str, dst: str, classes: tuple[str | None, str | None]) -> bool:
+        """One direction: the region link (none inside a region) and the last miles of both ends' classes."""
+        if not self.last_miles:
+            return await self._cross(self.table.get(src, dst))
+        link = self.table.get(src, dst) if src != dst else Link(src, dst)
+        leg = self.last_miles.leg(classes)
+        if leg.dropped:
+            await asyncio.sleep(BLACKHOLE_S)
+            return False
+        return await self._cross(Link(link.src, link.dst, link.latency_ms + leg.extra_ms, link.loss, link.cut))
+
+    def _handler(self, src: str, src_class: str | None = None):
         async def handle(request: web.Request) -> web.StreamResponse:
             if not request.raw_path.startswith("http://"):
                 return web.json_response({"error": "not a proxy request"}, status=400)
             target = URL(request.raw_path)
             dst = self._region_of_port(target.port or 80)
+            direct = dst is None and (target.port or 80) in self.direct_ports
+            if direct:
+                dst = src
             if dst is None or target.host not in ("127.0.0.1", "localhost"):
                 return web.json_response({"error": f"unknown destination {target}"}, status=502)
-            if not await self._cross(self.table.get(src, dst)):
+            classes = (None, None) if direct else (src_class, self._class_of_port(target.port or 80))
+            if not direct and not await self._cross_leg(src, dst, classes):
                 return web.json_response({"error": "dropped"}, status=504)
-            body = await request.read()
+            try:
+                body = await request.read()
+            except ConnectionResetError:  # the caller is gone (killed, or gave up while the link held its call)
+                return web.Response(status=499)
             headers = {k: v for k, v in request.headers.items() if k.lower() in ("content-type", "authorization")}
             assert self._session is not None
             try:
@@ -146,7 +185,7 @@ class EgressProxy:
                 if request.transport is not None:
                     request.transport.close()
                 raise web.HTTPBadGateway() from None
-            if not await self._cross(self.table.get(dst, src)):
+            if not direct and not await self._cross_leg(dst, src, classes):
                 return web.json_response({"error": "dropped"}, status=504)
             return web.Response(body=payload, status=status, headers={"Content-Type": ctype})
 

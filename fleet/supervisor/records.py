@@ -8,7 +8,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["NodeRecord", "Roster", "ControlError"]
+__all__ = ["NodeRecord", "Roster", "ControlError", "CHURN_STATUSES"]
+
+#: Statuses of a churning device (fleet/supervisor/churn.py): left on its schedule, or rejoining; no fault did it,
+#: so neither heal nor an orchestrator's restart brings it back: its schedule does.
+CHURN_STATUSES = ("away", "joining")
 
 
 class ControlError(Exception):
@@ -36,6 +40,7 @@ class NodeRecord:
     agents_alive: dict[str, bool] = field(default_factory=dict)
     starts: int = 0
     cpu_percent: float | None = None  # set while the node is throttled (the "stress" fault)
+    node_class: str = "default"  # fleet/nodeclasses.py: sizes its agents, its last mile, whether it churns
 
     @property
     def pid(self) -> int | None:
@@ -65,6 +70,7 @@ class NodeRecord:
             "status": self.status,
             "replaced_by": self.replaced_by,
             "cpu_percent": self.cpu_percent,
+            "class": self.node_class,
             "agents": [
                 {"id": a, "url": self.agent_urls.get(a, ""), "alive": alive and self.agents_alive.get(a, True)}
                 for a in self.agents
@@ -81,6 +87,7 @@ class Roster:
         self.regions = list(regions)
         self.nodes: dict[str, NodeRecord] = {}
         self._port_region: dict[int, str] = {}
+        self._port_class: dict[int, str] = {}
 
     def __iter__(self) -> Iterator[NodeRecord]:
         return iter(list(self.nodes.values()))
@@ -122,6 +129,11 @@ class Roster:
         for url in [rec.node_url, *rec.agent_urls.values()]:
             if url:
                 self._port_region[int(url.rsplit(":", 1)[1].split("/")[0])] = rec.region
+                self._port_class[int(url.rsplit(":", 1)[1].split("/")[0])] = rec.node_class
 
     def region_of_port(self, port: int) -> str | None:
         return self._port_region.get(port)
+
+    def class_of_port(self, port: int) -> str | None:
+        """The node class behind a port (the link layer applies that class's last mile)."""
+        return self._port_class.get(port)

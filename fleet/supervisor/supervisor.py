@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 import random
 import time
@@ -29,13 +30,15 @@ from core.settings import DEFAULT_MAX_FAULT_S
 from fleet.agents.config import ChildConfig, ClientsSpec, Role, Seed, StandbyOf
 from fleet.agents.net import start_site
 from fleet.plan import plan_nodes
+from fleet.supervisor.churn import Churner
 from fleet.supervisor.control_api import control_app
 from fleet.supervisor.deadman import DeadMan
+from fleet.supervisor.devices import churning_nodes, class_fields, start_class_proxies, wire_classes
 from fleet.supervisor.faults import Faults
 from fleet.supervisor.launcher import Launcher
 from fleet.supervisor.netlink import EgressProxy, LinkTable
 from fleet.supervisor.records import ControlError, NodeRecord, Roster
-from fleet.topology import Topology
+from fleet.topology import Autoscale, Topology
 
 __all__ = ["Supervisor", "CONVERGE_TIMEOUT_S"]
 
@@ -43,6 +46,8 @@ log = logging.getLogger("aftershock.fleet.supervisor")
 
 CONVERGE_TIMEOUT_S = 120.0
 OWNER_POLL_S = 0.5
+#: Nodes the directory no longer lists: stopped with the lab, or taken away by the autoscaler (draining, gone).
+GONE_STATUSES = ("stopped", "removing", "removed")
 
 
 class Supervisor:
@@ -72,6 +77,8 @@ class Supervisor:
         baseline = {(a, b): topology.link_latency_ms(a, b) for a, b in topology.region_pairs()}
         self.links = LinkTable(baseline, random.Random(f"{seed}:links"))
         self.proxy = EgressProxy(self.links, self.roster.region_of_port)
+        wire_classes(self.proxy, topology, self.roster, seed)  # node classes' last miles (fleet/supervisor/devices.py)
+        self._no_replace = churning_nodes(topology)
         self.launcher = self.launcher_class(
             self.roster,
             self.events,
@@ -89,6 +96,7 @@ class Supervisor:
         self._tasks: set[asyncio.Task] = set()
         self.deadman = DeadMan(name, lab_dir.parent.parent, max_fault_s, roster=self.roster, faults=self.faults,
                                topology=topology, events=self.events, operation=self.operation, owner_pid=owner_pid)
+        self.churn = Churner(topology, self.roster, self.launcher, self.events, seed, self.operation, self.write_state)
 
     # ---- state --------------------------------------------------------------------------
     def directory(self) -> dict[str, Any]:
@@ -103,7 +111,7 @@ class Supervisor:
                 "agents": [{"id": a, "url": r.agent_urls.get(a, "")} for a in r.agents],
             }
             for r in self.roster
-            if r.node_url and not (r.replaced_by and not r.process_alive) and r.status != "stopped"
+            if r.node_url and not (r.replaced_by and not r.process_alive) and r.status not in GONE_STATUSES
         ]
         return {"regions": self.topo.region_names, "nodes": nodes, "proxies": self.proxy.urls}
 
@@ -133,6 +141,8 @@ class Supervisor:
             "membership": self.topo.membership.model_dump(),
             "health": self.topo.health.model_dump(),
             "healing": self.topo.healing.model_dump(),
+            "node_classes": {n: c.model_dump() for n, c in self.topo.node_classes.items()},
+            "class_proxies": self.proxy.class_urls,
         }
 
     def write_state(self, **extra: Any) -> None:
@@ -169,7 +179,7 @@ class Supervisor:
             execution_log=str(self.execution_log),
             parent_pid=os.getpid(),
             latency_ms=dict(t.latency_ms),
-            concurrency=t.agent_concurrency,
+            concurrency=t.class_concurrency(rec.node_class),
             queue=t.agent_queue,
             agents=rec.agents,
             replication=t.replication,
@@ -177,8 +187,24 @@ class Supervisor:
             migrate=t.healing.migrate,
             membership=t.membership,
             health=t.health,
+            autoscale=self._policy_for(rec, role),
+            agents_per_node=t.agents_per_node,
+            **class_fields(t, rec, self.proxy, self._no_replace),
             **extra,
         )
+
+    def _policy_for(self, rec: NodeRecord, role: Role) -> Autoscale | None:
+        """The autoscaling policy a process applies: the whole policy for a centralized hub (and its standby) and
+        for every mesh node (the leader applies it); a hybrid hub its region's share of the bounds."""
+        policy = self.topo.autoscale
+        if policy is None or role == "clients" or (role == "node" and self.topo.kind != "decentralized"):
+            return None
+        if self.topo.kind != "hybrid":
+            return policy
+        share = sum(r.nodes for r in self.topo.regions if r.name == rec.region) / self.topo.total_nodes
+        initial = round(self.topo.total_agents * share)
+        return policy.model_copy(update={"min_agents": max(1, math.floor(policy.min_agents * share)),
+                                         "max_agents": max(initial, math.floor(policy.max_agents * share))})
 
     def _node_config(self, rec: NodeRecord, seeds: list[dict[str, str]]) -> ChildConfig:
         standby = StandbyOf.model_validate(rec.standby_of) if rec.standby_of else None
@@ -189,7 +215,7 @@ class Supervisor:
     async def build(self) -> None:
         for planned in plan_nodes(self.topo):
             self.roster.add(NodeRecord(planned.name, planned.region, planned.role, list(planned.agents),
-                                       hub=planned.hub))
+                                       hub=planned.hub, node_class=planned.node_class))
         hubs = [r for r in self.roster if r.role == "hub"]
         await asyncio.gather(*(self.launcher.start_node(r) for r in hubs))
         standby = self.topo.hub.standby if self.topo.kind == "centralized" else None
@@ -254,22 +280,90 @@ class Supervisor:
                 await asyncio.sleep(0.1)
 
     # ---- provisioning (called by the deployment itself) -----------------------------------
-    async def spawn_replacement(self, replaces: str, region: str, by: str | None) -> dict[str, Any]:
-        old = self.roster.node(replaces)
-        self.roster.region(region)
-        if old.replaced_by:
-            raise ControlError(f"{replaces} was already replaced by {old.replaced_by}", 409)
+    def _next_node_name(self, region: str) -> str:
         taken = set(self.roster.nodes)
         index = 1 + sum(1 for r in self.roster if r.region == region and r.role == "agent")
         while f"{region}-n{index}" in taken:
             index += 1
-        name = f"{region}-n{index}"
+        return f"{region}-n{index}"
+
+    async def spawn_replacement(self, replaces: str, region: str, by: str | None) -> dict[str, Any]:
+        old = self.roster.node(replaces)
+        if old.name in self._no_replace:
+            raise ControlError(f"{replaces} is a device of a churning class: it rejoins on its own", 409)
+        self.roster.region(region)
+        if old.replaced_by:
+            raise ControlError(f"{replaces} was already replaced by {old.replaced_by}", 409)
+        name = self._next_node_name(region)
         rec = NodeRecord(name, region, "agent", [f"{name}-a{j}" for j in range(1, len(old.agents) + 1)], hub=old.hub)
         old.replaced_by = name
         self.roster.add(rec)
         await self.launcher.start_node(rec, seeds=self.roster.seeds(exclude=name))
         self.events.emit("node_migrated", node=replaces, region=region, by=by, replacement=name, from_region=old.region)
         return {"replaces": replaces, "node": name, "region": region}
+
+    def running_agents(self) -> int:
+        """Agents in live agent processes: what the autoscaling bounds count (what a cloud would bill)."""
+        return sum(len(r.agents) for r in self.roster
+                   if r.role == "agent" and r.process_alive and r.status not in GONE_STATUSES)
+
+    def _policy(self) -> Autoscale:
+        if self.topo.autoscale is None:
+            raise ControlError(f"topology {self.topo.name} has no autoscale policy", 409)
+        return self.topo.autoscale
+
+    async def scale_up(self, region: str, nodes: int, by: str | None, hub: str | None = None,
+                       signal: float | None = None) -> dict[str, Any]:
+        """Add up to ``nodes`` agent nodes in ``region`` (behind ``hub`` when given), within ``max_agents``."""
+        policy = self._policy()
+        self.roster.region(region)
+        if hub is not None and self.roster.node(hub).role != "hub":
+            raise ControlError(f"{hub} is not a hub", 400)
+        before = self.running_agents()
+        per = self.topo.agents_per_node
+        room = (policy.max_agents - before) // per
+        if room <= 0:
+            raise ControlError(f"at max_agents ({policy.max_agents}): {before} agents run", 409)
+        records = []
+        for _ in range(max(1, min(int(nodes), room))):
+            name = self._next_node_name(region)
+            agents = [f"{name}-a{j}" for j in range(1, per + 1)]
+            records.append(self.roster.add(NodeRecord(name, region, "agent", agents, hub=hub)))
+        await asyncio.gather(*(self.launcher.start_node(r, seeds=self.roster.seeds(exclude=r.name)) for r in records))
+        names = [r.name for r in records]
+        self.events.emit("scaled_up", node=names[0], nodes=names, region=region, by=by, hub=hub,
+                         agents=per * len(names), from_agents=before, to_agents=self.running_agents(), signal=signal)
+        return {"nodes": names, "region": region, "agents": self.running_agents()}
+
+    async def remove_node(self, node: str, by: str | None, signal: float | None = None) -> dict[str, Any]:
+        """Take an agent node away (scale down), within ``min_agents``: out of the directory at once (clients and
+        hubs stop sending to it), told to leave (a mesh node says goodbye to its peers and passes on what still
+        reaches it), and stopped after ``drain_s`` in the background, so no operation waits for the drain."""
+        policy = self._policy()
+        rec = self.roster.node(node)
+        if rec.role != "agent" or not rec.serving:
+            raise ControlError(f"{node} is not a serving agent node ({rec.role}, {rec.status})", 409)
+        before = self.running_agents()
+        if before - len(rec.agents) < policy.min_agents:
+            raise ControlError(f"at min_agents ({policy.min_agents}): {before} agents run", 409)
+        rec.status = "removing"
+        try:
+            await self.launcher.admin(rec, "/admin/leave", {"by": by})
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("%s did not take the leave notice: %s", node, exc)
+        task = asyncio.create_task(self._drain_and_stop(rec, by, before, policy.drain_s, signal))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return {"node": node, "region": rec.region, "draining_s": policy.drain_s, "agents": before - len(rec.agents)}
+
+    async def _drain_and_stop(self, rec: NodeRecord, by: str | None, before: int, drain_s: float,
+                              signal: float | None) -> None:
+        await asyncio.sleep(drain_s)
+        await self.launcher.terminate([rec])
+        rec.status = "removed"
+        self.events.emit("scaled_down", node=rec.name, nodes=[rec.name], region=rec.region, by=by, hub=rec.hub,
+                         agents=len(rec.agents), from_agents=before, to_agents=self.running_agents(), signal=signal)
+        self.write_state()
 
     async def take_over(self, hub: str, primary: str) -> dict[str, Any]:
         standby = self.roster.node(hub)
@@ -288,6 +382,7 @@ class Supervisor:
         runner, port = await start_site(control_app(self, self.token, self.deadman))
         self.control_url = f"http://127.0.0.1:{port}"
         await self.proxy.start(self.topo.region_names)
+        await start_class_proxies(self.proxy, self.topo, self.control_url)
         try:
             self.write_state()
             await self.build()
@@ -295,6 +390,7 @@ class Supervisor:
             self.events.emit("lab_started", topology=self.topo.name, nodes=len(self.roster))
             self.write_state()
             self._tasks.add(asyncio.create_task(self.deadman.run(stop)))
+            self._tasks.add(asyncio.create_task(self.churn.run()))  # devices leave and rejoin (churn.py)
             if self.owner_pid:
                 lease = asyncio.create_task(self._watch_owner(stop))
                 self._tasks.add(lease)

@@ -164,6 +164,7 @@ def test_json_summary_shape_from_real_runs() -> None:
         "latency",
         "ledger",
         "overload",
+        "elasticity",
         "sessions",
         "partial",
         "bounds",
