@@ -89,7 +89,10 @@ def describe(store: RunStore, item_id: str) -> dict[str, Any]:
 
     if item_id.startswith("c-"):
         comparison = store.get_comparison(item_id)
-        return {"kind": "comparison", **comparison.to_json(), "analysis": summarise_comparison(store, item_id)}
+        # "kind" says what was asked for (a comparison, not a run); a sweep keeps its own kind apart
+        record = comparison.to_json()
+        return {**record, "kind": "comparison", "comparison_kind": record.get("kind") or "comparison",
+                "analysis": summarise_comparison(store, item_id)}
     run = store.get_run(item_id)
     info = {"kind": "run", **run.to_json(), "counts": store.run_stats(item_id)}
     try:
@@ -124,7 +127,7 @@ def format_runs_table(rows: list[dict[str, Any]]) -> str:
 def _format_detail(info: dict[str, Any]) -> str:
     if info["kind"] == "comparison":
         head = [
-            f"comparison {info['comparison_id']} ({info['kind']}: {info['experiment']})",
+            f"comparison {info['comparison_id']} ({info.get('comparison_kind') or info['kind']}: {info['experiment']})",
             f"  title: {info['title'] or '-'}",
             f"  created: {_when(info['created_at'])}",
             f"  runs: {len(info['runs'])}",

@@ -104,11 +104,16 @@ def smallest_capacity(topology: str, points: Sequence[CapacityPoint], *, slo: fl
         best = p
     below = tuple(p.factor for p in known if p.kept and (best is None or p.factor < best.factor))
     if best is None:
-        worst = max(known, key=lambda p: p.availability_min if p.availability_min is not None else -1.0)
-        detail = (f"; the best was {_pct(worst.availability_min)} at {worst.factor:g}x"
-                  if worst.availability_min is not None else "")
-        return Headroom(topology, original_agents, slo, pts, None, None, None, below,
-                        f"{topology}: none of {tested} kept {slo_words}{detail}")
+        if below:  # some kept it, but not the largest: no capacity is known to keep it from there up
+            kept = ", ".join(f"{f:g}x" for f in below)
+            text = (f"{topology}: the largest tested capacity ({known[-1].factor:g}x) did not keep {slo_words}, so no "
+                    f"capacity in {tested} is known to keep it; {kept} kept it (noise? repeat with --repeat 2)")
+        else:
+            top = max(known, key=lambda p: p.availability_min if p.availability_min is not None else -1.0)
+            detail = (f"; the best was {_pct(top.availability_min)} at {top.factor:g}x"
+                      if top.availability_min is not None else "")
+            text = f"{topology}: none of {tested} kept {slo_words}{detail}"
+        return Headroom(topology, original_agents, slo, pts, None, None, None, below, text)
     multiple = best.agents / original_agents if original_agents else None
     text = (f"{topology}: kept {slo_words} from {best.factor:g}x: {best.agents} agents "
             f"({original_agents} originally)")

@@ -14,7 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from presentation.plotstyle import empty_figure, esc, layout, topology_colours
-from presentation.text import fmt_interval, fmt_seconds
+from presentation.text import fmt_interval
 
 __all__ = ["scale_rows", "scale_points", "scale_lines", "scale_figure", "detection_figure", "headroom_rows",
            "headroom_points", "headroom_lines", "headroom_figure", "SCALE_CAPTION", "HEADROOM_CAPTION"]
@@ -62,7 +62,9 @@ def scale_rows(summary: Mapping[str, Any] | None) -> pd.DataFrame:
             "nodes": p.get("nodes"), "regions": p.get("regions"), "tasks/s": p.get("tasks_per_s"),
             "runs": p.get("runs"), "R": fmt_interval(p.get("resilience"), 1), "harm": _harm_interval(p),
             "TTD s": fmt_interval(p.get("ttd_s"), 2),
-            "expected detection": "-" if not det else f"{fmt_seconds(det.get('expected_s'))} ({det.get('kind')})",
+            "expected detection": "-" if not det or det.get("expected_s") is None else
+            f"{float(det['expected_s']):.2f} s ({det.get('kind')}"
+            + (f", n={det['n_members']})" if det.get("n_members") else ")"),
             "TTR s": fmt_interval(p.get("ttr_s"), 1),
             "blast radius (regions)": fmt_interval(p.get("blast_radius_regions"), 2),
             "sessions lost": fmt_interval(p.get("sessions_lost"), 0),

@@ -172,6 +172,12 @@ def test_none_kept_says_so_and_invents_no_capacity() -> None:
     assert unknown.min_factor is None and "cannot say" in unknown.text
 
 
+def test_kept_below_a_larger_capacity_that_broke_it_gives_no_answer() -> None:
+    head = smallest_capacity("mesh", _points({0.5: 0.99, 1.0: 1.0, 2.0: 0.995}), slo=0.999, original_agents=27)
+    assert head.min_factor is None and head.non_monotonic == (1.0,)
+    assert "largest tested capacity (2x) did not keep" in head.text and "1x kept it" in head.text
+
+
 def test_the_multiple_is_in_provisioned_agents_after_rounding() -> None:
     pts = [capacity_point(0.5, 18, [1.0], 0.999), capacity_point(0.25, 9, [0.5], 0.999)]
     head = smallest_capacity("mesh", pts, slo=0.999, original_agents=27)
@@ -211,7 +217,7 @@ def test_scale_block_groups_by_base_topology_and_size_and_classifies() -> None:
     summary = {"scale": block, "summary": {}, "results": []}
     rows = scale_rows(summary)
     assert list(rows["agents"]) == [9, 81, 9, 81] and rows["harm"].iloc[0] == "0.200"
-    assert "1.8 s (swim)" in rows["expected detection"].iloc[3]
+    assert rows["expected detection"].iloc[3] == "1.77 s (swim, n=27)"
     fig = scale_figure(scale_points(summary))
     assert [t.name for t in fig.data] == ["centralized", "decentralized"] and fig.layout.xaxis.type == "log"
     text = format_summary(summary)
