@@ -37,6 +37,7 @@ __all__ = ["Churner", "churn_phases", "churn_timeline", "REJOIN_RETRY_S"]
 
 log = logging.getLogger("aftershock.fleet.supervisor.churn")
 
+LATE_S = 2.0  # a departure this much later than its schedule is logged (a slow start, a busy supervisor)
 REJOIN_RETRY_S = 1.0  # an away device whose region is down, or whose start failed, tries again this often
 _GONE = ("stopped", "removing", "removed")
 
@@ -119,6 +120,10 @@ class Churner:
         for up, down in churn_phases(spec, self.seed, rec.name):
             t += up
             await asyncio.sleep(max(0.0, t - clock()))
+            late = clock() - t
+            if late > LATE_S:
+                log.warning("churn: %s leaves %.1f s late (its rejoin took long, or the supervisor is busy)",
+                            rec.name, late)
             try:
                 left = await self._leave(rec, down)
             except Exception:  # one bad step never ends a device's schedule (nor the lab)
