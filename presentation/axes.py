@@ -154,7 +154,7 @@ def detection_figure(points: pd.DataFrame) -> go.Figure:
             fig.add_trace(go.Scatter(x=b["agents"], y=b["expected_detection_s"], mode="lines",
                                      name=esc(f"{topo} expected ({kind})"),
                                      line=dict(color=colour, dash="dash", width=1.5)))
-    fig.update_layout(title="Detection against fleet size: measured TTD and the protocol's expected time",
+    fig.update_layout(title="Detection against size: measured TTD, expected (dashed)",
                       xaxis_title="agents", yaxis_title="seconds")
     fig.update_xaxes(**_axis_x(points["agents"]))
     fig.update_yaxes(rangemode="tozero")
