@@ -45,6 +45,12 @@ class NodeStatus(_Record):
     cpu_percent: float | None = None
     agents: list[AgentStatus] = Field(default_factory=list)
 
+    @property
+    def node_class(self) -> str:
+        """The node's class (docs/topologies.md, "Node classes"): ``class`` in the status, ``default`` without one.
+        Read from the extras, so the status keeps its key (``class`` is a Python keyword, no field can bear it)."""
+        return str((self.model_extra or {}).get("class") or "default")
+
 
 class LinkStatus(_Record):
     """One directed inter-region link of the link layer."""

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from core.errors import TopologyError
+from core.records import LabStatus
 from fleet.nodeclasses import ClassLink
 from fleet.plan import plan_nodes, planned_status
 from fleet.supervisor.devices import churning_nodes, class_fields
@@ -139,3 +140,12 @@ def test_a_last_mile_adds_both_ends_latency_and_drops_at_the_classes_rate() -> N
     assert min(both) >= 60 and max(both) <= 80  # a call between two devices crosses both last miles
     again = LastMiles({"phone": ClassLink(latency_ms=30, jitter_ms=10, loss=0.05)}, random.Random(3))
     assert [again.leg(["phone", None]) for _ in range(4000)] == legs  # seeded
+
+
+def test_the_typed_status_reads_each_nodes_class_and_keeps_the_key() -> None:
+    status = LabStatus.from_json(planned_status(parse_topology(_topo())))
+    assert {n.name: n.node_class for n in status.nodes}["a-phone1"] == "phone"
+    assert status.node("a-n1").node_class == "default"  # type: ignore[union-attr]
+    assert LabStatus.from_json({**status.to_json(), "nodes": [{"name": "x", "region": "a"}]}).nodes[0].node_class \
+        == "default"  # a status written before node classes
+    assert status.to_json()["nodes"][2]["class"] == "phone"
