@@ -36,6 +36,7 @@ class ScaleStep:
     delta: int
     nodes: tuple[str, ...] = ()
     by: str | None = None
+    decided_at: float | None = None  # when the orchestrator decided (``ts``: when the lab had done it)
 
 
 def scale_steps(events: pd.DataFrame | None) -> list[ScaleStep]:
@@ -46,8 +47,10 @@ def scale_steps(events: pd.DataFrame | None) -> list[ScaleStep]:
     for row in events[events["kind"].isin(["scaled_up", "scaled_down"])].itertuples(index=False):
         detail = row.detail if isinstance(row.detail, dict) else {}
         sign = 1 if row.kind == "scaled_up" else -1
+        decided = detail.get("decided_at")
         steps.append(ScaleStep(float(row.ts), str(row.region), sign * int(detail.get("agents", 0)),
-                               tuple(detail.get("nodes") or ()), row.by if isinstance(row.by, str) else None))
+                               tuple(detail.get("nodes") or ()), row.by if isinstance(row.by, str) else None,
+                               float(decided) if decided is not None else None))
     return sorted(steps, key=lambda s: s.ts)
 
 
@@ -136,6 +139,7 @@ class Elasticity:
     agents_peak: int
     agents_end: int
     first_scale_up_s: float | None
+    first_decision_s: float | None  # when the orchestrator decided the first scale-up (first_scale_up_s: serving)
     absorbed_s: float | None
     absorbed_before_lift: bool | None
     text: str
@@ -161,6 +165,7 @@ def elasticity_summary(requests: pd.DataFrame, events: pd.DataFrame | None, t0: 
                                    time_col=time_col)
     before_lift = None if absorbed is None or lift is None else t0 + absorbed < lift
     first_up = ups[0].ts - t0 if ups else None
+    first_decision = ups[0].decided_at - t0 if ups and ups[0].decided_at is not None else None
     said = []
     if not policy:
         said.append("no autoscaling policy, so no scaling to measure")
@@ -168,8 +173,9 @@ def elasticity_summary(requests: pd.DataFrame, events: pd.DataFrame | None, t0: 
         said.append("did not scale")
     else:
         if ups:
-            said.append(f"added {sum(s.delta for s in ups)} agents in {len(ups)} step(s), the first {first_up:+.1f} s "
-                        "from the injection")
+            decided = f" (decided {first_decision:+.1f} s)" if first_decision is not None else ""
+            said.append(f"added {sum(s.delta for s in ups)} agents in {len(ups)} step(s), the first serving "
+                        f"{first_up:+.1f} s from the injection{decided}")
         if downs:
             said.append(f"removed {-sum(s.delta for s in downs)} in {len(downs)} step(s)")
         said.append(f"{counts[0]} -> {max(counts)} -> {counts[-1]} agents")
@@ -184,6 +190,7 @@ def elasticity_summary(requests: pd.DataFrame, events: pd.DataFrame | None, t0: 
     return Elasticity(
         policy=policy, scale_ups=len(ups), scale_downs=len(downs), agents_added=sum(s.delta for s in ups),
         agents_removed=-sum(s.delta for s in downs), agents_start=counts[0], agents_peak=max(counts),
-        agents_end=counts[-1], first_scale_up_s=first_up, absorbed_s=absorbed, absorbed_before_lift=before_lift,
+        agents_end=counts[-1], first_scale_up_s=first_up, first_decision_s=first_decision, absorbed_s=absorbed,
+        absorbed_before_lift=before_lift,
         text="; ".join(said), steps=[[round(t - t0, 3), a] for t, a in timeline],
     )

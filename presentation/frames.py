@@ -128,15 +128,17 @@ def agents_by_region(series: pd.DataFrame, t0: float, dt: float = 1.0) -> pd.Dat
 
 
 def nodes_frame(status: Mapping[str, Any] | None) -> pd.DataFrame:
-    """One row per node of a lab status: name, region, role, health (alive/paused/dead), agents alive/total."""
+    """One row per node of a lab status: name, region, role, node class (``default`` without one: docs/topologies.md),
+    health (alive/paused/dead; a device away by churn is dead, its ``status`` says ``away``), agents alive/total."""
     rows = []
     for node in (status or {}).get("nodes") or []:
         agents = node.get("agents") or []
         health = "dead" if not node.get("alive") else ("paused" if node.get("paused") else "alive")
         rows.append({"node": str(node.get("name", "")), "region": str(node.get("region", "")),
-                     "role": str(node.get("role", "")), "health": health,
+                     "role": str(node.get("role", "")), "class": str(node.get("class") or "default"),
+                     "health": health, "status": str(node.get("status") or ""),
                      "agents_alive": sum(bool(a.get("alive")) for a in agents), "agents": len(agents)})
-    return pd.DataFrame(rows, columns=["node", "region", "role", "health", "agents_alive", "agents"])
+    return pd.DataFrame(rows, columns=["node", "region", "role", "class", "health", "status", "agents_alive", "agents"])
 
 
 def links_frame(status: Mapping[str, Any] | None) -> pd.DataFrame:
@@ -240,20 +242,30 @@ def ledger_rows(summary: Mapping[str, Any] | None) -> pd.DataFrame:
 
 
 def overload_rows(summary: Mapping[str, Any] | None) -> pd.DataFrame:
-    """Per analysed run that shed or queued tasks: how many, the longest wait, and what it did in words
-    (empty when no run was overloaded, so the overload section shows only where there is something to read)."""
+    """Per analysed run that shed, queued or scaled: how many, the longest wait, the agents (start -> peak -> end,
+    with an autoscaling policy), the first scale-up and the time to absorb, and what it did in words (empty when no
+    run was overloaded or elastic, so the section shows only where there is something to read)."""
     rows = []
     for r in (summary or {}).get("results") or []:
         o = r.get("overload")
-        if not o or not (o.get("rejected") or o.get("queued")):
+        e = r.get("elasticity") or {}
+        if not o or not (o.get("rejected") or o.get("queued") or e.get("policy")):
             continue
+        agents = f"{e['agents_start']} -> {e['agents_peak']} -> {e['agents_end']}" if e.get("policy") else None
         rows.append({"run": r.get("run_id"), "topology": r.get("topology"), "shed": o.get("rejected"),
                      "shed %": None if o.get("rejected_share") is None else round(100.0 * o["rejected_share"], 1),
                      "queued": o.get("queued"),
                      "longest wait s": None if o.get("queue_wait_max_s") is None else round(o["queue_wait_max_s"], 3),
+                     "agents": agents,
+                     "first scale-up s": _round(e.get("first_scale_up_s"), 1),
+                     "absorbed s": _round(e.get("absorbed_s"), 1),
                      "in words": o.get("text")})
-    return pd.DataFrame(rows, columns=["run", "topology", "shed", "shed %", "queued", "longest wait s",
-                                       "in words"])
+    return pd.DataFrame(rows, columns=["run", "topology", "shed", "shed %", "queued", "longest wait s", "agents",
+                                       "first scale-up s", "absorbed s", "in words"])
+
+
+def _round(value: Any, digits: int) -> float | None:
+    return None if value is None else round(float(value), digits)
 
 
 def cost_rows(summary: Mapping[str, Any] | None) -> pd.DataFrame:

@@ -109,6 +109,8 @@ def _recovery_lines(summary: dict[str, Any]) -> list[str]:
         over = r.get("overload") or {}
         if over.get("rejected") or over.get("queued"):
             lines.append(f"  {r.get('topology')} ({r.get('run_id')}): overloaded: {over.get('text')}")
+        elif (r.get("elasticity") or {}).get("policy"):
+            lines.append(f"  {r.get('topology')} ({r.get('run_id')}): elastic: {r['elasticity'].get('text')}")
     for r in summary.get("results", []):
         part = r.get("partial") or {}
         if part.get("partial"):

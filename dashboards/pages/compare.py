@@ -82,7 +82,9 @@ def _details(summary: dict) -> None:
     if not overload.empty:
         with st.expander("Overload: what each topology shed, queued or scaled, and when", expanded=True):
             st.caption("Shed: answered 429, never ran (apart from failures). Queued: waited for a slot, then ran. "
-                       "No topology has an autoscaling policy yet.")
+                       "Agents: start -> peak -> end under an autoscaling policy (added and removed by the "
+                       "deployment's orchestrator). Absorbed: seconds from the injection until availability and "
+                       "p99 held their baseline (p99 within 1.5x) for the sustain window.")
             st.dataframe(overload.drop(columns=["in words"]), hide_index=True, width="stretch", key="overload_table")
             for row in overload.to_dict("records"):
                 st.markdown(f"- **{escape_markdown(row['topology'])}** ({escape_markdown(row['run'])}): "
@@ -92,7 +94,8 @@ def _details(summary: dict) -> None:
         with st.expander("Cost: provisioned against used"):
             st.caption("Provisioned agent-seconds are what a cloud bills; busy agent-seconds what the tasks used. "
                        "Agent-hours per 1,000 successful tasks at 1 per agent-hour: multiply by your price. "
-                       "Hubs, replacements and the network are not counted.")
+                       "Provisioning follows the autoscaler's steps; hubs, replacements and the network are not "
+                       "counted.")
             st.dataframe(cost, hide_index=True, width="stretch", key="cost_table")
 
 

@@ -299,11 +299,11 @@ class Hub:
             if decision.nodes > 0:
                 await self.net.call(self.region, "POST", f"{url}/scale-up", timeout_s=60.0,
                                     body={"region": self._grow_region(), "nodes": decision.nodes, "hub": self.name,
-                                          "by": self.name, "signal": decision.signal})
+                                          "by": self.name, "signal": decision.signal, "decided_at": time.time()})
                 await self.refresh_directory()
                 return
             for node in self._victims(-decision.nodes):
-                await self._remove(node, decision.signal)
+                await self._remove(node, decision.signal, time.time())
         except NetError as exc:  # at a bound (409) or the lab busy: the next window decides again
             log.info("scaling by %d nodes not done: %s", decision.nodes, exc)
 
@@ -325,7 +325,7 @@ class Hub:
                 left[region] -= 1
         return victims
 
-    async def _remove(self, node: str, signal: float) -> None:
+    async def _remove(self, node: str, signal: float, decided_at: float) -> None:
         """Drain (no new tasks; the running ones finish, at most ``drain_s`` + 10 s), then have the lab remove it."""
         views = [v for v in self.agents.values() if v.node == node]
         for view in views:
@@ -336,7 +336,7 @@ class Hub:
             await asyncio.sleep(0.05)
         try:
             await self.net.call(self.region, "POST", f"{self.cfg.control_url}/provision/remove-node", timeout_s=30.0,
-                                body={"node": node, "by": self.name, "signal": signal})
+                                body={"node": node, "by": self.name, "signal": signal, "decided_at": decided_at})
         except NetError:
             for view in views:
                 view.draining = False  # refused (at min_agents): it serves on

@@ -373,11 +373,12 @@ class NodeHost:
                 region = max(sorted(regions), key=lambda r: regions[r])
                 await self.net.call(self.region, "POST", f"{url}/scale-up", timeout_s=60.0,
                                     body={"region": region, "nodes": decision.nodes, "by": self.name,
-                                          "signal": decision.signal})
+                                          "signal": decision.signal, "decided_at": time.time()})
                 return
             for victim in self._victims(-decision.nodes, regions):
                 await self.net.call(self.region, "POST", f"{url}/remove-node", timeout_s=30.0,
-                                    body={"node": victim.name, "by": self.name, "signal": decision.signal})
+                                    body={"node": victim.name, "by": self.name, "signal": decision.signal,
+                                          "decided_at": time.time()})
         except NetError as exc:  # at a bound (409) or the lab busy: the next window decides again
             log.info("scaling by %d nodes not done: %s", decision.nodes, exc)
 

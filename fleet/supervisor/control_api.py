@@ -31,9 +31,10 @@ class ControlTarget(Protocol):
     async def take_over(self, hub: str, primary: str) -> dict[str, Any]: ...
 
     async def scale_up(self, region: str, nodes: int, by: str | None, hub: str | None = None,
-                       signal: float | None = None) -> dict[str, Any]: ...
+                       signal: float | None = None, decided_at: float | None = None) -> dict[str, Any]: ...
 
-    async def remove_node(self, node: str, by: str | None, signal: float | None = None) -> dict[str, Any]: ...
+    async def remove_node(self, node: str, by: str | None, signal: float | None = None,
+                          decided_at: float | None = None) -> dict[str, Any]: ...
 
     def status(self) -> dict[str, Any]: ...
 
@@ -64,8 +65,9 @@ def _ops(target: ControlTarget) -> dict[str, Op]:
         "/provision/spawn-node": lambda b: target.spawn_replacement(b["replaces"], b["region"], b.get("by")),
         "/provision/take-over": lambda b: target.take_over(b["hub"], b["primary"]),
         "/provision/scale-up": lambda b: target.scale_up(b["region"], int(b.get("nodes", 1)), b.get("by"),
-                                                         b.get("hub"), b.get("signal")),
-        "/provision/remove-node": lambda b: target.remove_node(b["node"], b.get("by"), b.get("signal")),
+                                                         b.get("hub"), b.get("signal"), b.get("decided_at")),
+        "/provision/remove-node": lambda b: target.remove_node(b["node"], b.get("by"), b.get("signal"),
+                                                               b.get("decided_at")),
     }
 
 

@@ -313,8 +313,9 @@ class Supervisor:
         return self.topo.autoscale
 
     async def scale_up(self, region: str, nodes: int, by: str | None, hub: str | None = None,
-                       signal: float | None = None) -> dict[str, Any]:
-        """Add up to ``nodes`` agent nodes in ``region`` (behind ``hub`` when given), within ``max_agents``."""
+                       signal: float | None = None, decided_at: float | None = None) -> dict[str, Any]:
+        """Add up to ``nodes`` agent nodes in ``region`` (behind ``hub`` when given), within ``max_agents``; the
+        event says when the orchestrator decided (``decided_at``) and, by its time, when the nodes served."""
         policy = self._policy()
         self.roster.region(region)
         if hub is not None and self.roster.node(hub).role != "hub":
@@ -332,10 +333,12 @@ class Supervisor:
         await asyncio.gather(*(self.launcher.start_node(r, seeds=self.roster.seeds(exclude=r.name)) for r in records))
         names = [r.name for r in records]
         self.events.emit("scaled_up", node=names[0], nodes=names, region=region, by=by, hub=hub,
-                         agents=per * len(names), from_agents=before, to_agents=self.running_agents(), signal=signal)
+                         agents=per * len(names), from_agents=before, to_agents=self.running_agents(), signal=signal,
+                         decided_at=decided_at)
         return {"nodes": names, "region": region, "agents": self.running_agents()}
 
-    async def remove_node(self, node: str, by: str | None, signal: float | None = None) -> dict[str, Any]:
+    async def remove_node(self, node: str, by: str | None, signal: float | None = None,
+                          decided_at: float | None = None) -> dict[str, Any]:
         """Take an agent node away (scale down), within ``min_agents``: out of the directory at once (clients and
         hubs stop sending to it), told to leave (a mesh node says goodbye to its peers and passes on what still
         reaches it), and stopped after ``drain_s`` in the background, so no operation waits for the drain."""
@@ -351,18 +354,19 @@ class Supervisor:
             await self.launcher.admin(rec, "/admin/leave", {"by": by})
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("%s did not take the leave notice: %s", node, exc)
-        task = asyncio.create_task(self._drain_and_stop(rec, by, before, policy.drain_s, signal))
+        task = asyncio.create_task(self._drain_and_stop(rec, by, before, policy.drain_s, signal, decided_at))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return {"node": node, "region": rec.region, "draining_s": policy.drain_s, "agents": before - len(rec.agents)}
 
     async def _drain_and_stop(self, rec: NodeRecord, by: str | None, before: int, drain_s: float,
-                              signal: float | None) -> None:
+                              signal: float | None, decided_at: float | None) -> None:
         await asyncio.sleep(drain_s)
         await self.launcher.terminate([rec])
         rec.status = "removed"
         self.events.emit("scaled_down", node=rec.name, nodes=[rec.name], region=rec.region, by=by, hub=rec.hub,
-                         agents=len(rec.agents), from_agents=before, to_agents=self.running_agents(), signal=signal)
+                         agents=len(rec.agents), from_agents=before, to_agents=self.running_agents(), signal=signal,
+                         decided_at=decided_at)
         self.write_state()
 
     async def take_over(self, hub: str, primary: str) -> dict[str, Any]:
