@@ -129,11 +129,13 @@ def agents_by_region(series: pd.DataFrame, t0: float, dt: float = 1.0) -> pd.Dat
 
 def nodes_frame(status: Mapping[str, Any] | None) -> pd.DataFrame:
     """One row per node of a lab status: name, region, role, node class (``default`` without one: docs/topologies.md),
-    health (alive/paused/dead; a device away by churn is dead, its ``status`` says ``away``), agents alive/total."""
+    health (alive/paused/dead, or away: a device left on its churn schedule, or rejoining), agents alive/total."""
     rows = []
     for node in (status or {}).get("nodes") or []:
         agents = node.get("agents") or []
         health = "dead" if not node.get("alive") else ("paused" if node.get("paused") else "alive")
+        if node.get("status") in ("away", "joining"):  # churn: the environment, not a failure (fleet/nodeclasses.py)
+            health = "away"
         rows.append({"node": str(node.get("name", "")), "region": str(node.get("region", "")),
                      "role": str(node.get("role", "")), "class": str(node.get("class") or "default"),
                      "health": health, "status": str(node.get("status") or ""),

@@ -128,7 +128,8 @@ def lab_figure(nodes: pd.DataFrame, links: pd.DataFrame, *, title: str = "Topolo
             agents = f"<br>{node['agents_alive']}/{node['agents']}" if int(node["agents"]) else ""
             labels.setdefault(health, []).append(f"{esc(short)}{agents}")
             symbols.setdefault(health, []).append("square" if str(node["role"]) in HUB_ROLES else "circle")
-    for health in ("alive", "paused", "dead"):  # every state in the legend, so the colours read without a key
+    away = ("away",) if "away" in xs else ()  # devices left by churn (node classes): only where there are any
+    for health in ("alive", "paused", "dead", *away):  # every state in the legend, so the colours read without a key
         fig.add_trace(go.Scatter(
             x=xs.get(health, [None]), y=ys.get(health, [None]), mode="markers+text", name=health,
             text=labels.get(health, [""]),
@@ -150,6 +151,9 @@ def lab_caption(lab: dict) -> str:
     cut = int(links["cut"].sum()) if not links.empty else 0
     lossy = int((links["loss"] > 0).sum()) if not links.empty else 0
     parts = [f"{alive}/{len(nodes)} nodes alive"]
+    away = int((nodes["health"] == "away").sum()) if not nodes.empty else 0
+    if away:
+        parts.append(f"{away} device(s) away (churn)")
     if cut:
         parts.append(f"{cut} directed link(s) cut")
     if lossy:

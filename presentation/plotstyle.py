@@ -18,7 +18,7 @@ __all__ = ["PALETTE", "CONTROL_COLOUR", "HEALTH_COLOURS", "FAULT_COLOUR", "DETEC
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
 #: control runs (the fault replaced by a no-op) are drawn in grey: the noise the fault's effect must exceed
 CONTROL_COLOUR = "#9e9e9e"
-HEALTH_COLOURS = {"alive": "#2e7d32", "paused": "#ef6c00", "dead": "#c62828"}
+HEALTH_COLOURS = {"alive": "#2e7d32", "paused": "#ef6c00", "dead": "#c62828", "away": "#90a4ae"}  # away: churn
 FAULT_COLOUR = "#c62828"
 DETECT_COLOUR = "#6a1b9a"
 RECOVER_COLOUR = "#2e7d32"
