@@ -1,7 +1,8 @@
 """The lab's topologies at cluster scale: a topology rendered as Kubernetes manifests, as data.
 
 Per region with nodes, a Deployment of agent pods pinned to the region's zone (required node affinity on
-the zone label), a Service per region, hub Deployments and Services where the topology has hubs (the
+the zone label), and one more per node class placed there (``agents-REGION-CLASS``, sized by the class),
+a Service per region, hub Deployments and Services where the topology has hubs (the
 centralized hub in its home region and its warm standby; one hub per region for hybrid), one entry Service
 that clients use (the hubs, or every agent for decentralized), Prometheus scrape annotations on every pod,
 the topology itself in a ConfigMap, and the load generator as a Job that writes the request log to its
@@ -37,6 +38,7 @@ PART_OF = "app.kubernetes.io/part-of"
 ROLE_LABEL = "aftershock.io/role"
 REGION_LABEL = "aftershock.io/region"
 TOPOLOGY_LABEL = "aftershock.io/topology"
+CLASS_LABEL = "aftershock.io/class"  # node classes (fleet/nodeclasses.py): only on topologies that declare them
 DEFAULT_IMAGE = "aftershock-agent:latest"
 PORT = 8080
 _DNS = re.compile(r"[^a-z0-9-]+")
@@ -104,6 +106,31 @@ def _deployment(topology: Topology, namespace: str, name: str, role: str, region
     }
 
 
+def _of_class(deployment: dict[str, Any], node_class: str, agents: int | None = None,
+              concurrency: int | None = None) -> dict[str, Any]:
+    """``deployment`` as the pods of one node class: the class label in its selector (so the Deployments of a
+    region never select each other's pods; the region's Service still selects them all) and the class's agents
+    and slots in the pods' environment. A class's last mile and churn are the lab's: a cluster's network is real."""
+    spec = deployment["spec"]
+    for labels in (deployment["metadata"]["labels"], spec["selector"]["matchLabels"],
+                   spec["template"]["metadata"]["labels"]):
+        labels[CLASS_LABEL] = node_class
+    env = {"AFTERSHOCK_AGENTS_PER_POD": agents, "AFTERSHOCK_AGENT_CONCURRENCY": concurrency}
+    for var in spec["template"]["spec"]["containers"][0]["env"]:
+        if env.get(var["name"]) is not None:
+            var["value"] = str(env[var["name"]])
+    return deployment
+
+
+def _class_deployments(topology: Topology, namespace: str, region: str, classes: Mapping[str, int], zone: str,
+                       scale: int, image: str, zone_label: str) -> list[dict[str, Any]]:
+    """One Deployment per node class placed in ``region`` (``agents-REGION-CLASS``)."""
+    return [_of_class(_deployment(topology, namespace, f"agents-{region}-{name}", "agent", region, zone, count * scale,
+                                  image, zone_label), name, topology.class_agents(name),
+                      topology.class_concurrency(name))
+            for name, count in classes.items() if count > 0]
+
+
 def _service(topology: Topology, namespace: str, name: str, selector: Mapping[str, str]) -> dict[str, Any]:
     return {
         "apiVersion": "v1", "kind": "Service",
@@ -162,10 +189,15 @@ def render_manifests(topology: Topology, *, image: str = DEFAULT_IMAGE, namespac
     ]
     zone_of = {r: zones.get(r, r) for r in topology.region_names}
     for region in topology.regions:
+        docs += _class_deployments(topology, ns, region.name, region.classes, zone_of[region.name], scale, image,
+                                   zone_label)
         if region.nodes == 0:
+            if region.class_nodes:
+                docs.append(_service(topology, ns, f"agents-{region.name}", _labels(topology, "agent", region.name)))
             continue
-        docs.append(_deployment(topology, ns, f"agents-{region.name}", "agent", region.name, zone_of[region.name],
-                                region.nodes * scale, image, zone_label))
+        agents = _deployment(topology, ns, f"agents-{region.name}", "agent", region.name, zone_of[region.name],
+                             region.nodes * scale, image, zone_label)
+        docs.append(_of_class(agents, "default") if topology.node_classes else agents)
         docs.append(_service(topology, ns, f"agents-{region.name}", _labels(topology, "agent", region.name)))
     hubs: list[tuple[str, str]] = []
     if topology.kind == "centralized":
