@@ -70,7 +70,7 @@ def utilisation_over_time(executions: pd.DataFrame, start: float, end: float, sl
 
 
 def run_cost(executions: pd.DataFrame, requests: pd.DataFrame, *, start: float, end: float,
-             agents_per_region: Mapping[str, int], slots_per_agent: int, price_per_agent_hour: float = 1.0,
+             agents_per_region: Mapping[str, int], slots_per_agent: float, price_per_agent_hour: float = 1.0,
              region_prices: Mapping[str, float] | None = None, steps: Sequence[ScaleStep] = ()) -> CostReport:
     """The cost figures of one run over ``[start, end)``; requests count as successful when ``outcome == ok``
     and they started inside the window. ``region_prices`` overrides the price for the regions it names; ``steps``

@@ -37,13 +37,31 @@ def cost_of_run(store: RunStore, run_id: str, window_of: WindowOf, *, price_per_
     if executions is None:
         return {**base, "cost": None, "note": "no execution log: busy time unknown"}
     start = float(run["injected_at"])
-    per_node = int(topology.get("agents_per_node", 1))
-    agents = {r["name"]: int(r["nodes"]) * per_node for r in topology.get("regions", [])}
+    agents, slots_per_agent = _agents_and_slots(topology)
     report = run_cost(executions, store.load_requests(run_id), start=start, end=start + window_of(run),
-                      agents_per_region=agents, slots_per_agent=int(topology.get("agent_concurrency", 1)),
+                      agents_per_region=agents, slots_per_agent=slots_per_agent,
                       price_per_agent_hour=price_per_agent_hour, region_prices=region_prices,
                       steps=scale_steps(store.load_events(run_id)))
     return {**base, "cost": json_safe(report.to_dict())}
+
+
+def _agents_and_slots(topology: dict[str, Any]) -> tuple[dict[str, int], float]:
+    """Agents per region and the mean task slots of an agent, node classes counted with their own agents and
+    slots (fleet/nodeclasses.py; without classes: nodes x agents_per_node, agent_concurrency)."""
+    per_node, slots = int(topology.get("agents_per_node", 1)), int(topology.get("agent_concurrency", 1))
+    classes = topology.get("node_classes") or {}
+    agents: dict[str, int] = {}
+    total_slots = 0
+    for region in topology.get("regions", []):
+        agents[region["name"]] = int(region["nodes"]) * per_node
+        total_slots += int(region["nodes"]) * per_node * slots
+        for name, count in (region.get("classes") or {}).items():
+            spec = classes.get(name) or {}
+            n = int(count) * int(spec.get("agents_per_node") or per_node)
+            agents[region["name"]] += n
+            total_slots += n * int(spec.get("agent_concurrency") or slots)
+    total = sum(agents.values())
+    return agents, (total_slots / total if total else float(slots))
 
 
 def cost_of_comparison(store: RunStore, comparison: dict[str, Any], window_of: WindowOf) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from fleet.supervisor.devices import churning_nodes, class_fields
 from fleet.supervisor.lastmile import LastMiles, class_sources, needs_local_proxy
 from fleet.supervisor.records import NodeRecord, Roster
 from fleet.topology import builtin_names, load_topology, parse_topology
+from results.cost import _agents_and_slots
 
 
 def _topo(**extra: Any) -> dict[str, Any]:
@@ -149,3 +150,11 @@ def test_the_typed_status_reads_each_nodes_class_and_keeps_the_key() -> None:
     assert LabStatus.from_json({**status.to_json(), "nodes": [{"name": "x", "region": "a"}]}).nodes[0].node_class \
         == "default"  # a status written before node classes
     assert status.to_json()["nodes"][2]["class"] == "phone"
+
+
+def test_cost_counts_each_class_with_its_agents_and_slots() -> None:
+    agents, slots = _agents_and_slots(load_topology("edge-mesh").model_dump(mode="json"))
+    assert agents == {"us-east": 10, "eu-west": 10, "ap-south": 10}
+    assert slots == pytest.approx(48 / 30)  # 36 slots of regular agents and 12 of phones over 30 agents
+    plain, slots = _agents_and_slots(load_topology("decentralized").model_dump(mode="json"))
+    assert plain == {"us-east": 9, "eu-west": 9, "ap-south": 9} and slots == 2
