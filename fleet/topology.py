@@ -157,7 +157,8 @@ class Autoscale(_Model):
     acts only when the recommendation held for the delay (scale up to the smallest of the last
     ``scale_up_delay_s``, down to the largest of the last ``scale_down_delay_s``). Agents come and go a whole node
     (``agents_per_node`` agents) at a time; ``min_agents`` and ``max_agents`` bound the whole topology (the lab
-    refuses beyond them, like a cloud quota). Signal ``utilization``: (tasks running + tasks queued) over slots."""
+    refuses beyond them, like a cloud quota). Signal ``utilization``: the demand on the slots, (tasks running +
+    tasks queued + tasks shed per second x the mean task time) over slots (fleet/agents/autoscale.py)."""
     min_agents: int = Field(ge=1, le=100_000)
     max_agents: int = Field(ge=1, le=100_000)
     signal: Literal["utilization"] = "utilization"

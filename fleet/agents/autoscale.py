@@ -17,7 +17,31 @@ from dataclasses import dataclass, field
 
 from fleet.topology import Autoscale
 
-__all__ = ["Decision", "Autoscaler"]
+__all__ = ["Decision", "Autoscaler", "DemandMeter"]
+
+
+@dataclass
+class DemandMeter:
+    """The part of the demand a saturated deployment turns away. Running tasks cannot exceed the slots, so a node
+    that sheds reads as "100 % busy" however much it sheds; the meter adds the shed tasks back, as the slots they
+    would have occupied (Little's law: shed per second x the mean task time), so the signal keeps rising with the
+    demand. ``window_s``: how far back sheds count; the mean task time is an EWMA of served tasks."""
+
+    window_s: float = 1.0
+    mean_task_s: float = 0.1
+    _shed: deque[float] = field(default_factory=deque)
+
+    def shed(self, now: float) -> None:
+        self._shed.append(now)
+
+    def served(self, duration_s: float) -> None:
+        self.mean_task_s += 0.05 * (max(0.0, duration_s) - self.mean_task_s)
+
+    def shed_slots(self, now: float) -> float:
+        """Slots the recently shed tasks would occupy."""
+        while self._shed and self._shed[0] < now - self.window_s:
+            self._shed.popleft()
+        return len(self._shed) / self.window_s * self.mean_task_s
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from fleet.agents.autoscale import Autoscaler, Decision
+from fleet.agents.autoscale import Autoscaler, Decision, DemandMeter
 from fleet.agents.config import ChildConfig, StandbyOf
 from fleet.agents.net import REJECTED_STATUS, NetError, add_json_routes, metrics_handler, start_site
 from fleet.agents.proc import announce_ready
@@ -74,6 +74,7 @@ class Hub:
         self._slot = asyncio.Condition()
         self.autoscaler = Autoscaler(config.autoscale, config.agents_per_node) if config.autoscale else None
         self._scaling: asyncio.Task | None = None
+        self.demand = DemandMeter()
         self._node_order: list[str] = []  # agent nodes in the order the hub first saw them (newest last)
         self._latency = config.latency
 
@@ -190,9 +191,11 @@ class Hub:
             self.save_session(sid, reply["memory"])
             self.metrics.tasks.labels("ok").inc()
             self.metrics.duration.observe(time.perf_counter() - started)
+            self.demand.served(time.perf_counter() - started)
             return web.json_response({**reply, "hub": self.name})
         if not tried and self._live():  # every live agent busy and no room to wait: shed, nothing ran
             self.metrics.tasks.labels("rejected").inc()
+            self.demand.shed(time.monotonic())
             return web.json_response({"error": "busy", "rejected": True}, status=REJECTED_STATUS)
         self.metrics.tasks.labels("error").inc()
         return web.json_response({"error": "no agent available"}, status=503)
@@ -266,10 +269,12 @@ class Hub:
 
     # ---- autoscaling ---------------------------------------------------------------------------
     def load(self) -> tuple[int, float]:
-        """Live agents and the signal: (tasks running on them + tasks queued here) over their slots."""
+        """Live agents and the signal: (tasks running on them + tasks queued here + tasks shed as slots) over
+        their slots (fleet/agents/autoscale.py)."""
         live = [a for a in self.agents.values() if a.alive and not a.draining]
         slots = sum(a.concurrency for a in live)
-        return len(live), ((sum(a.busy for a in live) + self.waiting) / slots if slots else 0.0)
+        demand = sum(a.busy for a in live) + self.waiting + self.demand.shed_slots(time.monotonic())
+        return len(live), (demand / slots if slots else 0.0)
 
     def _observe_load(self) -> None:
         if self.autoscaler is None or (self._scaling is not None and not self._scaling.done()):

@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from core.logs import EventLog
-from fleet.agents.autoscale import Autoscaler, Decision
+from fleet.agents.autoscale import Autoscaler, Decision, DemandMeter
 from fleet.agents.config import ChildConfig
 from fleet.agents.executions import ExecutionRecorder
 from fleet.agents.net import (
@@ -137,6 +137,7 @@ class NodeHost:
         self.draining = False  # told to leave (scaled down): new tasks go to peers, peers send none here
         scaling = config.autoscale if self.mesh else None
         self.autoscaler = Autoscaler(scaling, config.agents_per_node) if scaling else None
+        self.demand = DemandMeter()
 
     # ---- agents -----------------------------------------------------------------------
     def _agent_app(self, agent: Agent) -> web.Application:
@@ -168,12 +169,14 @@ class NodeHost:
         return 0 if self.draining else sum(a.free for a in self.agents.values())
 
     def load_report(self) -> tuple[float, int]:
-        """(tasks running + queued) over this node's live slots, and those slots: the autoscaler's signal."""
+        """(tasks running + queued + shed as slots) over this node's live slots, and those slots: the
+        autoscaler's signal (fleet/agents/autoscale.py)."""
         live = [a for a in self.agents.values() if a.alive]
         slots = sum(a.concurrency for a in live)
         if not slots:
             return 0.0, 0
-        return round(sum(a.busy + a.waiting for a in live) / slots, 4), slots
+        demand = sum(a.busy + a.waiting for a in live) + self.demand.shed_slots(self.clock())
+        return round(demand / slots, 4), slots
 
     def _refresh_gauges(self) -> None:
         self.metrics.agents_alive.set(sum(a.alive for a in self.agents.values()))
@@ -182,9 +185,11 @@ class NodeHost:
             self.metrics.members_alive.set(self.swim.alive_count())
 
     # ---- tasks ------------------------------------------------------------------------
-    def _reject(self) -> web.Response:
+    def _reject(self, demand: bool = True) -> web.Response:
         """Shed: every slot busy and no room to wait. 429 says nothing ran, so the client may try elsewhere."""
         self.metrics.tasks.labels("rejected").inc()
+        if demand:  # a forwarded task shed here is counted once, where it arrived
+            self.demand.shed(self.clock())
         return web.json_response({"error": "busy", "rejected": True}, status=REJECTED_STATUS)
 
     async def serve(self, agent: Agent, body: dict[str, Any]) -> web.Response:
@@ -200,11 +205,11 @@ class NodeHost:
             if self.mesh and int(body.get("hops", 0)) == 0 and self._peer_with_room() is not None:
                 return await self.forward(body)
             if agent.waiting >= agent.queue:
-                return self._reject()
+                return self._reject(demand=int(body.get("hops", 0)) == 0)
             self.metrics.tasks.labels("queued").inc()
             # a task waits at most the client's timeout: past it, nobody is left to answer
             if not await agent.wait_for_slot(timeout_s):
-                return self._reject()
+                return self._reject(demand=int(body.get("hops", 0)) == 0)
         queued_s = waited_before + time.monotonic() - arrived
         agent.busy += 1
         self.metrics.in_flight.inc()
@@ -229,6 +234,7 @@ class NodeHost:
             self.metrics.in_flight.dec()
         self.metrics.tasks.labels("ok").inc()
         self.metrics.duration.observe(time.perf_counter() - started)
+        self.demand.served(time.perf_counter() - started)
         return web.json_response(
             {"agent": agent.id, "node": self.name, "region": self.region, "turn": memory["turn"], "memory": memory}
         )
@@ -267,7 +273,7 @@ class NodeHost:
         body = await request.json()
         free = [a for a in self.agents.values() if a.free > 0]
         if not free:
-            return self._reject()
+            return self._reject(demand=False)
         return await self.serve(max(free, key=lambda a: a.free), body)
 
     # ---- sessions (decentralized) -------------------------------------------------------

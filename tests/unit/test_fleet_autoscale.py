@@ -9,7 +9,7 @@ import random
 import pytest
 
 from core.errors import TopologyError
-from fleet.agents.autoscale import Autoscaler
+from fleet.agents.autoscale import Autoscaler, DemandMeter
 from fleet.agents.memnet import run_virtual
 from fleet.agents.swim import LEFT
 from fleet.topology import Autoscale, load_topology, parse_topology
@@ -107,3 +107,14 @@ def test_a_member_that_leaves_is_never_suspected_nor_declared_dead(seed: int) ->
     views, left, dead = run_virtual(_leave_trial(seed))
     assert set(views.values()) == {LEFT}
     assert len(left) == len(views) and not dead
+
+
+def test_shed_tasks_count_as_the_slots_they_would_have_taken() -> None:
+    meter = DemandMeter(window_s=1.0, mean_task_s=0.1)
+    for i in range(30):  # 30 shed in the last second, 0.1 s each: 3 slots' worth of turned-away demand
+        meter.shed(10.0 + i / 30)
+    assert meter.shed_slots(11.0) == pytest.approx(3.0)
+    assert meter.shed_slots(12.5) == 0.0  # older than the window: forgotten
+    for _ in range(200):
+        meter.served(0.5)
+    assert meter.mean_task_s == pytest.approx(0.5, rel=0.01)
