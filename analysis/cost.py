@@ -55,7 +55,7 @@ def busy_slot_seconds(executions: pd.DataFrame, start: float, end: float) -> flo
     return float(np.sum(e - s))
 
 
-def utilisation_over_time(executions: pd.DataFrame, start: float, end: float, slots: int,
+def utilisation_over_time(executions: pd.DataFrame, start: float, end: float, slots: float,
                           bin_s: float = 1.0) -> pd.DataFrame:
     """Per bin: busy slot-seconds over the slots' seconds (columns ``t`` seconds from ``start``, ``utilisation``)."""
     edges = np.arange(start, end + bin_s * 0.5, bin_s)

@@ -38,6 +38,8 @@ __all__ = [
     "ledger_rows",
     "overload_rows",
     "cost_rows",
+    "capacity_curves",
+    "CAPACITY_COLUMNS",
     "fault_windows",
     "FAULT_WINDOW_COLUMNS",
     "timeline_fault_windows",
@@ -264,6 +266,26 @@ def overload_rows(summary: Mapping[str, Any] | None) -> pd.DataFrame:
                      "in words": o.get("text")})
     return pd.DataFrame(rows, columns=["run", "topology", "shed", "shed %", "queued", "longest wait s", "agents",
                                        "first scale-up s", "absorbed s", "in words"])
+
+
+#: The capacity chart's columns and their legend text
+CAPACITY_COLUMNS = {"provisioned_agents": "provisioned", "busy_agents": "busy"}
+
+
+def capacity_curves(summary: Mapping[str, Any] | None) -> pd.DataFrame:
+    """Per run and second from the injection: agents provisioned and agents' worth of work done (the cost list's
+    ``over_time``), long form for the chart (columns run_id, topology, t, provisioned_agents, busy_agents)."""
+    parts = []
+    for entry in (summary or {}).get("cost") or []:
+        series = entry.get("over_time")
+        if not series or not series.get("t"):
+            continue
+        frame = pd.DataFrame({k: series[k] for k in ("t", *CAPACITY_COLUMNS)})
+        frame.insert(0, "topology", entry.get("topology"))
+        frame.insert(0, "run_id", entry.get("run_id"))
+        parts.append(frame)
+    columns = ["run_id", "topology", "t", *CAPACITY_COLUMNS]
+    return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
 
 
 def _round(value: Any, digits: int) -> float | None:

@@ -46,6 +46,10 @@ def figures_of(data: ReportData) -> list[tuple[str, go.Figure]]:
                                              title="Latency of successful requests (p50, p99)", yaxis="seconds")),
            ("throughput", figures.metric_figure(data.availability, ["ok_per_s", "failed_per_s"],
                                                 title="Throughput (ok and failed per second)", yaxis="requests / s"))]
+    capacity = frames.capacity_curves(data.summary)
+    if not capacity.empty:
+        out.append(("capacity", figures.metric_figure(capacity, frames.CAPACITY_COLUMNS, yaxis="agents",
+                                                      title="Agents provisioned (solid) and busy (dotted)")))
     for run_id, timeline in data.timelines.items():
         curve = data.availability[data.availability["run_id"] == run_id] if not data.availability.empty else None
         out.append((f"timeline {run_id}", figures.run_timeline_figure(curve, timeline)))

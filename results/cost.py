@@ -12,8 +12,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from analysis.cost import run_cost
-from analysis.elasticity import scale_steps
+from analysis.cost import run_cost, utilisation_over_time
+from analysis.elasticity import ScaleStep, agents_over_time, scale_steps
 from analysis.jsonsafe import json_safe
 from store import RunStore
 
@@ -37,12 +37,26 @@ def cost_of_run(store: RunStore, run_id: str, window_of: WindowOf, *, price_per_
     if executions is None:
         return {**base, "cost": None, "note": "no execution log: busy time unknown"}
     start = float(run["injected_at"])
+    end = start + window_of(run)
     agents, slots_per_agent = _agents_and_slots(topology)
-    report = run_cost(executions, store.load_requests(run_id), start=start, end=start + window_of(run),
+    steps = scale_steps(store.load_events(run_id))
+    report = run_cost(executions, store.load_requests(run_id), start=start, end=end,
                       agents_per_region=agents, slots_per_agent=slots_per_agent,
-                      price_per_agent_hour=price_per_agent_hour, region_prices=region_prices,
-                      steps=scale_steps(store.load_events(run_id)))
-    return {**base, "cost": json_safe(report.to_dict())}
+                      price_per_agent_hour=price_per_agent_hour, region_prices=region_prices, steps=steps)
+    return {**base, "cost": json_safe(report.to_dict()),
+            "over_time": over_time(executions, start, end, sum(agents.values()), slots_per_agent, steps)}
+
+
+def over_time(executions: Any, start: float, end: float, agents: int, slots_per_agent: float,
+              steps: list[ScaleStep], bin_s: float = 1.0) -> dict[str, list[float]]:
+    """Per bin from the injection: agents provisioned (moved by the autoscaler's steps) and the agents' worth of
+    work done (busy slot-seconds / slots per agent / bin): the "provisioned against used" curves."""
+    busy = utilisation_over_time(executions, start, end, slots=slots_per_agent, bin_s=bin_s)
+    timeline = agents_over_time(agents, steps)
+    provisioned = [next((a for ts, a in reversed(timeline) if ts <= t), agents)
+                   for t in busy["t"].to_numpy(dtype=float) + start]
+    return json_safe({"t": [round(float(t), 3) for t in busy["t"]], "provisioned_agents": provisioned,
+                      "busy_agents": [round(float(u), 3) for u in busy["utilisation"].fillna(0.0)]})
 
 
 def _agents_and_slots(topology: dict[str, Any]) -> tuple[dict[str, int], float]:

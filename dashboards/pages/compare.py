@@ -97,6 +97,10 @@ def _details(summary: dict) -> None:
                        "Provisioning follows the autoscaler's steps; hubs, replacements and the network are not "
                        "counted.")
             st.dataframe(cost, hide_index=True, width="stretch", key="cost_table")
+            curves = frames.capacity_curves(summary)
+            if not curves.empty:
+                plot(figures.metric_figure(curves, frames.CAPACITY_COLUMNS, title="Agents provisioned (solid) "
+                                           "and busy (dotted)", yaxis="agents"), "cmp_capacity")
 
 
 def _scale(summary: dict) -> None:

@@ -16,6 +16,8 @@ from analysis.elasticity import (
     scale_steps,
     time_to_absorb,
 )
+from presentation.frames import capacity_curves
+from results.cost import over_time
 
 T0 = 1000.0
 
@@ -81,3 +83,15 @@ def test_the_summary_counts_steps_and_says_when() -> None:
     fixed = elasticity_summary(reqs, None, T0, (T0, T0 + 40), agents_start=12, policy=False,
                                baseline=(T0 - 10, T0))
     assert fixed.agents_added == 0 and "no autoscaling policy" in fixed.text
+
+
+def test_the_capacity_curves_follow_the_steps_and_the_work() -> None:
+    # 2 slots per agent; 4 slot-seconds of work in [0, 2) = 1 busy agent per second there
+    ex = pd.DataFrame([{"start": 0.0, "end": 2.0}, {"start": 0.0, "end": 2.0}])
+    series = over_time(ex, 0.0, 4.0, agents=6, slots_per_agent=2, steps=[ScaleStep(2.0, "a", +3)])
+    assert series["t"] == [0.0, 1.0, 2.0, 3.0]
+    assert series["provisioned_agents"] == [6, 6, 9, 9]
+    assert series["busy_agents"] == [1.0, 1.0, 0.0, 0.0]
+    curves = capacity_curves({"cost": [{"run_id": "r1", "topology": "mesh", "over_time": series},
+                                       {"run_id": "r2", "topology": "hub", "cost": None}]})
+    assert list(curves["run_id"].unique()) == ["r1"] and curves["provisioned_agents"].max() == 9
