@@ -172,6 +172,26 @@ def _grown_latency(topo: Topology, origin: dict[str, str]) -> dict[str, float]:
     return out
 
 
+def _refuse_classes(topo: Topology, what: str) -> None:
+    """Node classes (devices with their own agents, links and churn) are not scaled: say so rather than scale half
+    a topology."""
+    if any(r.classes for r in topo.regions):
+        raise UserError(f"{what}: topologies with node classes (devices) are not scaled yet; sweep one without "
+                        "`classes` in its regions")
+
+
+def _policy_scaled(data: dict[str, Any], factor: float) -> dict[str, Any]:
+    """An autoscaling policy's bounds grow and shrink with the fleet, and always hold the scaled fleet's agents
+    with room for a node (the policy's validation)."""
+    policy = data.get("autoscale")
+    if policy:
+        agents = sum(int(r["nodes"]) for r in data["regions"]) * int(data["agents_per_node"])
+        low = min(agents, max(1, math.floor(policy["min_agents"] * factor)))
+        high = max(agents, math.ceil(policy["max_agents"] * factor), low + int(data["agents_per_node"]))
+        data["autoscale"] = {**policy, "min_agents": low, "max_agents": high}
+    return data
+
+
 def scaled_to_agents(topo: Topology, n: int, grow_regions: bool = False) -> Topology:
     """``topo`` with ``n`` agents and a workload scaled with it (same utilisation); :class:`UserError` with the
     sizes that would work when ``n`` does not keep the shape.
@@ -184,6 +204,7 @@ def scaled_to_agents(topo: Topology, n: int, grow_regions: bool = False) -> Topo
     what = f"--scale {n} of {topo.name}"
     if n < 1:
         raise UserError(f"{what}: a size is a positive number of agents")
+    _refuse_classes(topo, what)
     factor = n / topo.total_agents
     data = topo.model_dump()
     if grow_regions:
@@ -209,6 +230,7 @@ def scaled_to_agents(topo: Topology, n: int, grow_regions: bool = False) -> Topo
         how = "the same regions"
     _check_nodes(topo, regions, what)
     data["regions"] = regions
+    data = _policy_scaled(data, factor)
     data["name"] = scaled_name(topo, n, grow_regions)
     data["description"] = (f"{topo.name} scaled to {n} agents ({how}); load scaled with it: "
                            f"{data['workload']['tasks_per_s']:g} tasks/s. {topo.description}").strip()
@@ -222,11 +244,13 @@ def scaled_capacity(topo: Topology, factor: float) -> Topology:
     what = f"--capacity {factor:g} of {topo.name}"
     if not (math.isfinite(factor) and factor > 0):
         raise UserError(f"{what}: a capacity factor is a number above 0, e.g. 0.5 or 2")
+    _refuse_classes(topo, what)
     regions = [{**r.model_dump(), "nodes": max(1, math.floor(r.nodes * factor + 0.5)) if r.nodes else 0}
                for r in topo.regions]
     _check_nodes(topo, regions, what)
     data = topo.model_dump()
     data["regions"] = regions
+    data = _policy_scaled(data, factor)
     data["workload"] = _workload(topo, 1.0)
     data["name"] = capacity_name(topo, factor)
     agents = sum(r["nodes"] for r in regions) * topo.agents_per_node

@@ -94,7 +94,8 @@ class Hub:
                     self._node_order.append(node["name"])
                 if view is None:
                     self.agents[agent["id"]] = AgentView(
-                        agent["id"], node["name"], agent["url"], self.cfg.concurrency, region=node["region"]
+                        agent["id"], node["name"], agent["url"], int(node.get("concurrency") or self.cfg.concurrency),
+                        region=node["region"]
                     )
                 elif view.url != agent["url"]:
                     view.url, view.node, view.region = agent["url"], node["name"], node["region"]

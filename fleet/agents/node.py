@@ -118,7 +118,7 @@ class NodeHost:
         if self.mesh:
             m = config.membership
             self.swim = Swim(
-                me=Member(self.name, self.region, ""),  # the URL is known once the node's port is bound
+                me=Member(self.name, self.region, "", agents=len(config.agents)),  # the URL: once the port is bound
                 probe_period_s=m.probe_period_s,
                 probe_timeout_s=m.probe_timeout_s,
                 indirect_probes=m.indirect_probes,
@@ -351,7 +351,7 @@ class NodeHost:
         per_region: dict[str, list[float]] = {}
         for m in members:
             per_region.setdefault(m.region, []).append(m.load)
-        agents = slots // max(1, self.cfg.concurrency)
+        agents = sum(m.agents for m in members)
         load = sum(m.load * m.slots for m in members) / slots if slots else 0.0
         return agents, load, {r: sum(v) / len(v) for r, v in per_region.items()}
 
@@ -389,11 +389,12 @@ class NodeHost:
             log.info("scaling by %d nodes not done: %s", decision.nodes, exc)
 
     def _victims(self, count: int, regions: dict[str, float]) -> list[Member]:
-        """The newest members of the quietest regions, never this node nor a region's last member."""
+        """The newest members of the quietest regions, never this node, a device, nor a region's last member."""
         assert self.swim is not None
         members = [m for m in self.swim.alive() if m.state == "alive"]
         left = {r: sum(m.region == r for m in members) for r in regions}
-        order = sorted((m for m in members if m.name != self.name),
+        # never this node, nor a churning device (it is the environment's, not the autoscaler's)
+        order = sorted((m for m in members if m.name != self.name and m.name not in self.cfg.no_replace),
                        key=lambda m: (regions.get(m.region, 0.0), -_index(m.name), m.name))
         victims = []
         for member in order:

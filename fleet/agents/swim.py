@@ -51,6 +51,7 @@ class Member:
     free: int = 0
     load: float = 0.0  # (tasks running + queued) / slots, as the member last reported it (the autoscaler's signal)
     slots: int = 0
+    agents: int = 0  # agents the member hosts (node classes differ), as it last reported
 
     def wire(self) -> dict[str, Any]:
         return {"name": self.name, "region": self.region, "url": self.url, "state": self.state, "inc": self.incarnation}
@@ -103,7 +104,8 @@ class Swim:
         for update in picked:
             update.sent += 1
         self._queue = [u for u in self._queue if u.sent < limit]
-        return {"from": {**self.me.wire(), "free": self.me.free, "load": self.me.load, "slots": self.me.slots},
+        return {"from": {**self.me.wire(), "free": self.me.free, "load": self.me.load, "slots": self.me.slots,
+                         "agents": self.me.agents},
                 "updates": [u.data for u in picked]}
 
     def _gossip(self, data: dict[str, Any]) -> None:
@@ -118,6 +120,7 @@ class Swim:
                 member = self.members[sender["name"]]
                 member.free = int(sender.get("free", 0))
                 member.load, member.slots = float(sender.get("load", 0.0)), int(sender.get("slots", 0))
+                member.agents = int(sender.get("agents", 0))
         for update in message.get("updates", []):
             self.apply(update)
 

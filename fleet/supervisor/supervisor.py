@@ -108,6 +108,7 @@ class Supervisor:
                 "role": r.role,
                 "hub": r.hub,
                 "node_url": r.node_url,
+                "concurrency": self.topo.class_concurrency(r.node_class),  # a hub sizes its view of the slots
                 "agents": [{"id": a, "url": r.agent_urls.get(a, "")} for a in r.agents],
             }
             for r in self.roster

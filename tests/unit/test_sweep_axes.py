@@ -254,3 +254,15 @@ def test_the_sweep_command_takes_exactly_one_axis() -> None:
                  ["sweep", "node-loss", "--capacity", "0"], ["sweep", "node-loss", "--scale", "2.5"]):
         with pytest.raises((SystemExit, argparse.ArgumentError)):
             parser.parse_args(argv)
+
+
+def test_an_autoscaling_policy_scales_with_the_fleet_and_device_classes_are_refused() -> None:
+    elastic = load_topology("decentralized-elastic")  # 27 agents, autoscaled 27..54
+    big = scaled_to_agents(elastic, 81)
+    assert big.autoscale is not None and (big.autoscale.min_agents, big.autoscale.max_agents) == (81, 162)
+    half = scaled_capacity(elastic, 0.34)
+    assert half.autoscale is not None and half.autoscale.min_agents <= half.total_agents <= half.autoscale.max_agents
+    with pytest.raises(UserError, match="node classes"):
+        scaled_to_agents(load_topology("edge-mesh"), 54)
+    with pytest.raises(UserError, match="node classes"):
+        scaled_capacity(load_topology("edge-mesh"), 2)
