@@ -111,7 +111,12 @@ def test_sigint_mid_run_heals_stores_interrupted_and_leaves_nothing(settings: Se
     pids = _lab_pids(settings.home)
     assert pids
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        pytest.fail(f"the run did not end within 60 s of Ctrl-C; its stderr ends:\n{err[-3000:]}")
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     wait_until(lambda: not alive(pids), 10, what="every lab process to end")
