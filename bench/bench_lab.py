@@ -77,11 +77,11 @@ def rss_bytes(pids: list[int]) -> int:
 
 
 def measure(settings: Settings, rung: tuple[int, int, int, float], warmup_s: float, measure_s: float,
-            membership: str = "lab") -> dict:
+            membership: str = "lab", event_loop: str = "uvloop") -> dict:
     regions, nodes, agents, rate = rung
     topo = topology(*rung, membership=membership)
     started = time.monotonic()
-    status = lab_up(settings, topo, name=f"bench-{regions}-{nodes}-{agents}", timeout_s=600)
+    status = lab_up(settings, topo, name=f"bench-{regions}-{nodes}-{agents}", timeout_s=600, event_loop=event_loop)
     up_s = time.monotonic() - started
     try:
         time.sleep(warmup_s)
@@ -102,7 +102,8 @@ def measure(settings: Settings, rung: tuple[int, int, int, float], warmup_s: flo
         "regions": regions, "nodes": regions * nodes, "agents": n_agents, "target_rate": rate,
         "achieved_rate": len(rows) / (t1 - t0), "success": availability(rows), "up_s": up_s,
         "cores": (cpu1 - cpu0) / (t1 - t0), "cpu_ms_per_agent_s": 1000 * (cpu1 - cpu0) / (t1 - t0) / n_agents,
-        "rss_mib": rss / 2**20, "rss_mib_per_agent": rss / 2**20 / n_agents, "role_cores": role_cores,
+        "event_loop": event_loop, "rss_mib": rss / 2**20, "rss_mib_per_agent": rss / 2**20 / n_agents,
+        "role_cores": role_cores,
     }
 
 
@@ -113,25 +114,29 @@ def main() -> int:
     parser.add_argument("--measure-s", type=float, default=15.0)
     parser.add_argument("--membership", default="lab", choices=["lab", "lan", "wan"],
                         help="SWIM preset (lan halves the probe traffic of lab)")
+    parser.add_argument("--event-loop", default="uvloop",
+                        help="the lab's event loop, or several comma-separated (asyncio,uvloop: each rung on each, "
+                             "the first is the same-run baseline)")
     args = parser.parse_args()
+    loops = [x.strip() for x in args.event_loop.split(",") if x.strip()]
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
     print(f"machine: {os.cpu_count()} cores, {cpu}, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
           f"Python {platform.python_version()}")
     print(f"command: {' '.join(sys.argv)}\n")
-    print("| regions | nodes | agents | tasks/s asked | tasks/s served | success | lab up (s) | CPU (cores) "
+    print("| loop | regions | nodes | agents | tasks/s asked | tasks/s served | success | lab up (s) | CPU (cores) "
           "| CPU ms per agent-second | RSS (MiB) | RSS per agent (MiB) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as home:
         settings = Settings(home=Path(home)).ensure()
-        for rung in LADDERS[args.ladder]:
+        for rung, loop in ((rung, loop) for rung in LADDERS[args.ladder] for loop in loops):
             try:
-                r = measure(settings, rung, args.warmup_s, args.measure_s, args.membership)
+                r = measure(settings, rung, args.warmup_s, args.measure_s, args.membership, loop)
             except (AftershockError, TimeoutError, AssertionError) as exc:
-                print(f"| {rung[0]} | {rung[0] * rung[1]} | {rung[0] * rung[1] * rung[2]} | {rung[3]} | "
+                print(f"| {loop} | {rung[0]} | {rung[0] * rung[1]} | {rung[0] * rung[1] * rung[2]} | {rung[3]} | "
                       f"failed to start or serve: {exc} |")
                 break
-            print(f"| {r['regions']} | {r['nodes']} | {r['agents']} | {r['target_rate']:.0f} | "
+            print(f"| {loop} | {r['regions']} | {r['nodes']} | {r['agents']} | {r['target_rate']:.0f} | "
                   f"{r['achieved_rate']:.0f} | {100 * r['success']:.2f}% | {r['up_s']:.1f} | {r['cores']:.2f} | "
                   f"{r['cpu_ms_per_agent_s']:.2f} | {r['rss_mib']:.0f} | {r['rss_mib_per_agent']:.1f} |", flush=True)
             print("    cores by role: " + ", ".join(f"{k} {v:.2f}" for k, v in r["role_cores"].items()), flush=True)

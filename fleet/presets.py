@@ -7,7 +7,15 @@ not an hour); ``test`` is faster still, for the test suite; ``lan`` and ``wan`` 
 
 from __future__ import annotations
 
-__all__ = ["MEMBERSHIP_PRESETS", "HEALTH_PRESETS"]
+from typing import Literal
+
+__all__ = ["MEMBERSHIP_PRESETS", "HEALTH_PRESETS", "EventLoop", "DEFAULT_EVENT_LOOP"]
+
+#: The event loops a lab process can run on (fleet/agents/runtime.py). uvloop (libuv underneath, a kept library)
+#: costs the lab's processes markedly less CPU per message than asyncio's own loop (docs/benchmarks.md measures
+#: both in one run); asyncio's stays selectable as the same-run baseline.
+EventLoop = Literal["uvloop", "asyncio"]
+DEFAULT_EVENT_LOOP: EventLoop = "uvloop"
 
 MEMBERSHIP_PRESETS: dict[str, dict[str, float | int]] = {
     "lan": {"probe_period_s": 1.0, "probe_timeout_s": 0.5, "indirect_probes": 3, "suspicion_mult": 4},

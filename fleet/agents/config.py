@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_serializer
 
 from core.logs import EventLog
 from fleet.agents.net import Network
+from fleet.presets import DEFAULT_EVENT_LOOP, EventLoop
 from fleet.topology import Autoscale, Health, Membership, Workload
 
 __all__ = ["ChildConfig", "ClientsSpec", "Seed", "StandbyOf", "Role"]
@@ -89,6 +90,7 @@ class ChildConfig(_Model):
     egress_proxy: str = ""
     proxy_local: bool = False
     no_replace: list[str] = Field(default_factory=list)
+    event_loop: EventLoop = DEFAULT_EVENT_LOOP
 
     @field_serializer("token", when_used="json")
     def _reveal_on_the_wire(self, token: SecretStr) -> str:

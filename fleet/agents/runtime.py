@@ -5,14 +5,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar, get_args
 
+import uvloop
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from fleet.agents.config import ChildConfig
 from fleet.agents.proc import set_pdeathsig, watch_parent
+from fleet.presets import DEFAULT_EVENT_LOOP, EventLoop
 
-__all__ = ["NodeMetrics", "run_child", "LATENCY_BUCKETS"]
+__all__ = ["NodeMetrics", "run_child", "run_loop", "EventLoop", "EVENT_LOOPS", "DEFAULT_EVENT_LOOP", "LATENCY_BUCKETS"]
+
+T = TypeVar("T")
+EVENT_LOOPS: tuple[str, ...] = get_args(EventLoop)
+
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 
@@ -37,6 +44,15 @@ class NodeMetrics:
             self.tasks.labels(outcome)
 
 
+def run_loop(main: Coroutine[Any, Any, T], event_loop: str = DEFAULT_EVENT_LOOP) -> T:
+    """Run ``main`` to completion on a fresh loop of the kind ``event_loop`` names (asyncio.run's semantics)."""
+    if event_loop not in EVENT_LOOPS:
+        raise ValueError(f"unknown event loop {event_loop!r}; one of {', '.join(EVENT_LOOPS)}")
+    factory = uvloop.new_event_loop if event_loop == "uvloop" else None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main)
+
+
 def run_child(main: Callable[[ChildConfig], Awaitable[None]], config: ChildConfig) -> None:
     """Run a child's main coroutine until SIGTERM/SIGINT, dying with the supervisor if it dies."""
     set_pdeathsig()
@@ -57,4 +73,4 @@ def run_child(main: Callable[[ChildConfig], Awaitable[None]], config: ChildConfi
         if task in done and task.exception() is not None:
             raise task.exception()
 
-    asyncio.run(runner())
+    run_loop(runner(), config.event_loop)

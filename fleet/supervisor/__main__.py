@@ -1,4 +1,5 @@
-"""The supervisor process: ``python -m fleet.supervisor --lab-dir DIR --name NAME --seed N [--owner-pid PID]``.
+"""The supervisor process: ``python -m fleet.supervisor --lab-dir DIR --name NAME --seed N [--owner-pid PID]
+[--event-loop uvloop|asyncio]``.
 
 ``fleet.lab.lab_up`` starts it detached; it reads the topology and the token from the lab directory.
 """
@@ -13,6 +14,7 @@ import signal
 from pathlib import Path
 
 from core.settings import DEFAULT_MAX_FAULT_S
+from fleet.agents.runtime import DEFAULT_EVENT_LOOP, EVENT_LOOPS, run_loop
 from fleet.supervisor.supervisor import Supervisor
 from fleet.topology import parse_topology
 
@@ -29,11 +31,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--owner-pid", type=int, default=None, help="stop the lab when this process is gone")
     parser.add_argument("--max-fault-s", type=float, default=DEFAULT_MAX_FAULT_S,
                         help="hard cap on any fault's duration (the dead-man reverts older faults)")
+    parser.add_argument("--event-loop", choices=EVENT_LOOPS, default=DEFAULT_EVENT_LOOP,
+                        help="the event loop of the supervisor and every lab process (uvloop: less CPU per message)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s supervisor %(levelname)s %(message)s")
     topo = parse_topology(json.loads((args.lab_dir / "topology.json").read_text()), str(args.lab_dir))
     supervisor = Supervisor(topo, args.name, args.seed, args.lab_dir, owner_pid=args.owner_pid,
-                            max_fault_s=args.max_fault_s)
+                            max_fault_s=args.max_fault_s, event_loop=args.event_loop)
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -43,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
         await supervisor.run(stop)
 
     try:
-        asyncio.run(run())
+        run_loop(run(), args.event_loop)
     except Exception as exc:
         log.exception("lab %s failed", args.name)
         supervisor.write_state(failed=True, stopped=True, error=f"{type(exc).__name__}: {exc}")

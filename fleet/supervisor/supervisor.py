@@ -30,6 +30,7 @@ from core.settings import DEFAULT_MAX_FAULT_S
 from fleet.agents.config import ChildConfig, ClientsSpec, Role, Seed, StandbyOf
 from fleet.agents.net import start_site
 from fleet.plan import plan_nodes
+from fleet.presets import DEFAULT_EVENT_LOOP, EventLoop
 from fleet.supervisor.churn import Churner
 from fleet.supervisor.control_api import control_app
 from fleet.supervisor.deadman import DeadMan
@@ -62,8 +63,9 @@ class Supervisor:
     faults_class: type[Faults] = Faults
 
     def __init__(self, topology: Topology, name: str, seed: int, lab_dir: Path, owner_pid: int | None = None,
-                 max_fault_s: float = DEFAULT_MAX_FAULT_S):
+                 max_fault_s: float = DEFAULT_MAX_FAULT_S, event_loop: EventLoop = DEFAULT_EVENT_LOOP):
         self.topo = topology
+        self.event_loop: EventLoop = event_loop
         self.name = name
         self.seed = seed
         self.dir = lab_dir
@@ -190,6 +192,7 @@ class Supervisor:
             health=t.health,
             autoscale=self._policy_for(rec, role),
             agents_per_node=t.agents_per_node,
+            event_loop=self.event_loop,
             **class_fields(t, rec, self.proxy, self._no_replace),
             **extra,
         )
