@@ -91,6 +91,8 @@ class ChildConfig(_Model):
     proxy_local: bool = False
     no_replace: list[str] = Field(default_factory=list)
     event_loop: EventLoop = DEFAULT_EVENT_LOOP
+    # Mesh nodes: each region's datagram relay (fleet/supervisor/relay.py); empty: SWIM and replication over HTTP.
+    relays: dict[str, int] = Field(default_factory=dict)
 
     @field_serializer("token", when_used="json")
     def _reveal_on_the_wire(self, token: SecretStr) -> str:

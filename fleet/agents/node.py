@@ -20,6 +20,7 @@ from aiohttp import web
 from core.logs import EventLog
 from fleet.agents.autoscale import Autoscaler, Decision, DemandMeter
 from fleet.agents.config import ChildConfig
+from fleet.agents.dgram import DatagramNet
 from fleet.agents.executions import ExecutionRecorder
 from fleet.agents.net import (
     REJECTED_STATUS,
@@ -40,6 +41,11 @@ from fleet.agents.swim import EventSink, Member, Swim, swim_routes
 __all__ = ["Agent", "NodeHost", "main"]
 
 log = logging.getLogger("aftershock.fleet.node")
+
+#: Sessions per replication push: one datagram (MAX_DATAGRAM) holds them with room to spare.
+PUSH_CHUNK = 100
+#: Tries at a port number free in both TCP and UDP before a node gives up starting.
+BIND_ATTEMPTS = 20
 
 
 class Agent:
@@ -114,6 +120,9 @@ class NodeHost:
         self.sessions = SessionStore()
         self.replicator = Replicator(self._push_sessions)
         self.replication = config.replication
+        # SWIM and replication as datagrams through the regions' relays (fleet/agents/dgram.py) when the lab has them
+        self.dnet = DatagramNet(self.region, config.relays) if self.mesh and config.relays and net is None else None
+        self.peer_net: Transport = self.dnet if self.dnet is not None else self.net
         self.swim: Swim | None = None
         if self.mesh:
             m = config.membership
@@ -123,7 +132,8 @@ class NodeHost:
                 probe_timeout_s=m.probe_timeout_s,
                 indirect_probes=m.indirect_probes,
                 suspicion_mult=m.suspicion_mult,
-                net=self.net,
+                net=self.peer_net,
+                sync_net=self.net,
                 events=self.events,
                 rng=self.rng,
                 free_slots=self.free_slots,
@@ -295,7 +305,10 @@ class NodeHost:
         return stored
 
     async def _push_sessions(self, peer: Member, batch: dict[str, Any]) -> None:
-        await self.net.call(peer.region, "POST", f"{peer.url}/sessions/put", body={"sessions": batch}, timeout_s=1.0)
+        items = list(batch.items())
+        for i in range(0, len(items), PUSH_CHUNK):  # a datagram holds PUSH_CHUNK sessions with room to spare
+            await self.peer_net.call(peer.region, "POST", f"{peer.url}/sessions/put",
+                                     body={"sessions": dict(items[i:i + PUSH_CHUNK])}, timeout_s=1.0)
 
     # ---- healing (decentralized): spawn and migrate ---------------------------------------
     def on_member_dead(self, member: Member) -> None:
@@ -474,9 +487,22 @@ class NodeHost:
         return web.json_response({"agent": agent.id, "alive": True, "port": agent.port})
 
     # ---- lifecycle ----------------------------------------------------------------------
+    async def _bind(self) -> tuple[web.AppRunner, int]:
+        """The node's HTTP server, and its datagram endpoint on the same port number (its URL names both)."""
+        if self.dnet is None:
+            return await start_site(self.node_app())
+        self.dnet.routes = self.peer_routes()
+        for _ in range(BIND_ATTEMPTS):
+            port = await self.dnet.bind(0)
+            try:
+                return await start_site(self.node_app(), port=port)
+            except OSError:  # the TCP port of that number is taken: another pair
+                await self.dnet.close()
+        raise OSError(f"{self.name}: no free port number for both TCP and UDP after {BIND_ATTEMPTS} attempts")
+
     async def run(self) -> None:
         await self.net.start()
-        runner, port = await start_site(self.node_app())
+        runner, port = await self._bind()
         url = f"http://127.0.0.1:{port}"
         for agent in self.agents.values():
             await self.start_agent(agent)
@@ -505,6 +531,8 @@ class NodeHost:
             for agent in self.agents.values():
                 await self.stop_agent(agent)
             await runner.cleanup()
+            if self.dnet is not None:
+                await self.dnet.close()
             if self.executions is not None:
                 self.executions.close()  # after the agents stopped: tasks finished meanwhile are in
             await self.net.close()

@@ -80,6 +80,9 @@ class Swim:
     load_report: Callable[[], tuple[float, int]] = lambda: (0.0, 0)  # (load, slots) this node reports
     on_dead: Callable[[Member], None] = lambda _m: None
     clock: Callable[[], float] = time.monotonic
+    # The push-pull sync of a join carries the whole member table: over a stream transport when ``net`` is one of
+    # datagrams (fleet/agents/dgram.py), as memberlist keeps it on TCP while its probes go over UDP.
+    sync_net: Transport | None = None
     members: dict[str, Member] = field(default_factory=dict)
     _queue: list[_Update] = field(default_factory=list)
     _order: list[str] = field(default_factory=list)
@@ -185,7 +188,7 @@ class Swim:
         """Learn the member table from the first seed that answers."""
         for seed in self.rng.sample(seeds, len(seeds)):
             try:
-                _, reply = await self.net.call(
+                _, reply = await (self.sync_net or self.net).call(
                     seed.region, "POST", f"{seed.url}/swim/sync", body=self._envelope(), timeout_s=timeout_s
                 )
             except NetError:

@@ -103,6 +103,13 @@ class EgressProxy:
         self._class_of_port: Callable[[int], str | None] = lambda _port: None
         self.direct_ports: set[int] = set()  # the lab's control API: reached from every process, no link applies
 
+    def region_of_port(self, port: int) -> str | None:
+        """The region of the lab process listening on ``port`` (TCP or, for mesh nodes, the same number in UDP)."""
+        return self._region_of_port(port)
+
+    def class_of_port(self, port: int) -> str | None:
+        return self._class_of_port(port)
+
     def use_classes(self, last_miles: LastMiles, class_of_port: Callable[[int], str | None]) -> None:
         """Apply the node classes' last miles: the destination's class by its port, the source's by its proxy."""
         self.last_miles = last_miles
@@ -134,25 +141,31 @@ class EgressProxy:
         if self._session is not None:
             await self._session.close()
 
-    async def _cross(self, link: Link) -> bool:
-        """One direction of a call over ``link``: its latency, or a black hole (False) when it drops."""
+    def crossing(self, src: str, dst: str, classes: tuple[str | None, str | None] = (None, None)) -> float | None:
+        """One direction of a message from region ``src`` to ``dst``: its delay in seconds, or None when it is
+        dropped (a cut link, a loss draw, a last mile's loss). The region link applies between regions only; the
+        last miles of both ends' classes everywhere. The HTTP proxy and the datagram relay both ask this."""
+        if not self.last_miles:
+            link = self.table.get(src, dst)
+        else:
+            base = self.table.get(src, dst) if src != dst else Link(src, dst)
+            leg = self.last_miles.leg(classes)
+            if leg.dropped:
+                return None
+            link = Link(base.src, base.dst, base.latency_ms + leg.extra_ms, base.loss, base.cut)
         if self.table.drops(link):
-            await asyncio.sleep(BLACKHOLE_S)
-            return False
-        if link.latency_ms:
-            await asyncio.sleep(link.latency_ms / 1000)
-        return True
+            return None
+        return link.latency_ms / 1000
 
     async def _cross_leg(self, src: str, dst: str, classes: tuple[str | None, str | None]) -> bool:
-        """One direction: the region link (none inside a region) and the last miles of both ends' classes."""
-        if not self.last_miles:
-            return await self._cross(self.table.get(src, dst))
-        link = self.table.get(src, dst) if src != dst else Link(src, dst)
-        leg = self.last_miles.leg(classes)
-        if leg.dropped:
+        """One direction of a call: its latency, or a black hole (False) when it drops."""
+        delay = self.crossing(src, dst, classes)
+        if delay is None:
             await asyncio.sleep(BLACKHOLE_S)
             return False
-        return await self._cross(Link(link.src, link.dst, link.latency_ms + leg.extra_ms, link.loss, link.cut))
+        if delay:
+            await asyncio.sleep(delay)
+        return True
 
     def _handler(self, src: str, src_class: str | None = None):
         async def handle(request: web.Request) -> web.StreamResponse:

@@ -36,9 +36,11 @@ from fleet.supervisor.control_api import control_app
 from fleet.supervisor.deadman import DeadMan
 from fleet.supervisor.devices import churning_nodes, class_fields, start_class_proxies, wire_classes
 from fleet.supervisor.faults import Faults
+from fleet.supervisor.lastmile import needs_local_proxy
 from fleet.supervisor.launcher import Launcher
 from fleet.supervisor.netlink import EgressProxy, LinkTable
 from fleet.supervisor.records import ControlError, NodeRecord, Roster
+from fleet.supervisor.relay import RelayStats, start_relays
 from fleet.topology import Autoscale, Topology
 
 __all__ = ["Supervisor", "CONVERGE_TIMEOUT_S"]
@@ -79,6 +81,11 @@ class Supervisor:
         baseline = {(a, b): topology.link_latency_ms(a, b) for a, b in topology.region_pairs()}
         self.links = LinkTable(baseline, random.Random(f"{seed}:links"))
         self.proxy = EgressProxy(self.links, self.roster.region_of_port)
+        # Mesh nodes send SWIM and replication as datagrams through one relay per region (relay.py); a lab whose
+        # devices have last miles keeps them on HTTP (their per-class proxies carry every call).
+        self.relay_ports: dict[str, int] = {}
+        self.relay_stats = RelayStats()
+        self._relays: list[asyncio.BaseTransport] = []
         wire_classes(self.proxy, topology, self.roster, seed)  # node classes' last miles (fleet/supervisor/devices.py)
         self._no_replace = churning_nodes(topology)
         self.launcher = self.launcher_class(
@@ -146,6 +153,7 @@ class Supervisor:
             "healing": self.topo.healing.model_dump(),
             "node_classes": {n: c.model_dump() for n, c in self.topo.node_classes.items()},
             "class_proxies": self.proxy.class_urls,
+            "relays": self.relay_ports,
         }
 
     def write_state(self, **extra: Any) -> None:
@@ -193,6 +201,7 @@ class Supervisor:
             autoscale=self._policy_for(rec, role),
             agents_per_node=t.agents_per_node,
             event_loop=self.event_loop,
+            relays=self.relay_ports if t.kind == "decentralized" and not needs_local_proxy(t) else {},
             **class_fields(t, rec, self.proxy, self._no_replace),
             **extra,
         )
@@ -391,6 +400,8 @@ class Supervisor:
         self.control_url = f"http://127.0.0.1:{port}"
         await self.proxy.start(self.topo.region_names)
         await start_class_proxies(self.proxy, self.topo, self.control_url)
+        if self.topo.kind == "decentralized":
+            self.relay_ports, self._relays, self.relay_stats = await start_relays(self.topo.region_names, self.proxy)
         try:
             self.write_state()
             await self.build()
@@ -409,6 +420,8 @@ class Supervisor:
             await self.shutdown()
             await runner.cleanup()
             await self.proxy.close()
+            for relay in self._relays:
+                relay.close()
             await self.launcher.close()
 
     async def _watch_owner(self, stop: asyncio.Event) -> None:
