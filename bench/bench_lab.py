@@ -35,6 +35,10 @@ LADDERS = {
     "big": [(10, 5, 10, 500)],
     "idle": [(10, 5, 10, 20)],
     "goal": [(10, 10, 10, 500)],
+    # issue 17: 1,000 agents in 10 regions at 1,000 tasks/s (20 agents per node, then 10), and their idle cost
+    "goal-1000": [(10, 5, 20, 1000), (10, 10, 10, 1000)],
+    "idle-1000": [(10, 5, 20, 20), (10, 10, 10, 20)],
+    "default-27": [(3, 3, 3, 40)],
 }
 
 
@@ -66,14 +70,17 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-def rss_bytes(pids: list[int]) -> int:
-    total = 0
+def memory_bytes(pids: list[int]) -> tuple[int, int]:
+    """(RSS, USS) summed over ``pids``: RSS counts the pages every process shares (the interpreter, libraries)
+    once per process; USS counts only each process's own, the memory the lab would free if it stopped."""
+    rss = uss = 0
     for pid in pids:
         try:
-            total += psutil.Process(pid).memory_info().rss
+            info = psutil.Process(pid).memory_full_info()
         except psutil.NoSuchProcess:
-            pass
-    return total
+            continue
+        rss, uss = rss + info.rss, uss + info.uss
+    return rss, uss
 
 
 def measure(settings: Settings, rung: tuple[int, int, int, float], warmup_s: float, measure_s: float,
@@ -92,7 +99,7 @@ def measure(settings: Settings, rung: tuple[int, int, int, float], warmup_s: flo
         time.sleep(measure_s)
         cpu1, t1 = cpu_seconds(pids), time.time()
         role_cores = {r: (cpu_seconds(p) - role0[r]) / (t1 - t0) for r, p in roles.items()}
-        rss = rss_bytes(pids)
+        rss, uss = memory_bytes(pids)
         wait_for_requests_until(status["request_log"], t1, timeout_s=30)
         rows = requests_between(status["request_log"], t0, t1)
     finally:
@@ -103,7 +110,7 @@ def measure(settings: Settings, rung: tuple[int, int, int, float], warmup_s: flo
         "achieved_rate": len(rows) / (t1 - t0), "success": availability(rows), "up_s": up_s,
         "cores": (cpu1 - cpu0) / (t1 - t0), "cpu_ms_per_agent_s": 1000 * (cpu1 - cpu0) / (t1 - t0) / n_agents,
         "event_loop": event_loop, "rss_mib": rss / 2**20, "rss_mib_per_agent": rss / 2**20 / n_agents,
-        "role_cores": role_cores,
+        "uss_mib_per_agent": uss / 2**20 / n_agents, "role_cores": role_cores,
     }
 
 
@@ -125,8 +132,8 @@ def main() -> int:
           f"Python {platform.python_version()}")
     print(f"command: {' '.join(sys.argv)}\n")
     print("| loop | regions | nodes | agents | tasks/s asked | tasks/s served | success | lab up (s) | CPU (cores) "
-          "| CPU ms per agent-second | RSS (MiB) | RSS per agent (MiB) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| CPU ms per agent-second | RSS (MiB) | RSS per agent (MiB) | USS per agent (MiB) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as home:
         settings = Settings(home=Path(home)).ensure()
         for rung, loop in ((rung, loop) for rung in LADDERS[args.ladder] for loop in loops):
@@ -138,7 +145,8 @@ def main() -> int:
                 break
             print(f"| {loop} | {r['regions']} | {r['nodes']} | {r['agents']} | {r['target_rate']:.0f} | "
                   f"{r['achieved_rate']:.0f} | {100 * r['success']:.2f}% | {r['up_s']:.1f} | {r['cores']:.2f} | "
-                  f"{r['cpu_ms_per_agent_s']:.2f} | {r['rss_mib']:.0f} | {r['rss_mib_per_agent']:.1f} |", flush=True)
+                  f"{r['cpu_ms_per_agent_s']:.2f} | {r['rss_mib']:.0f} | {r['rss_mib_per_agent']:.1f} | "
+                  f"{r['uss_mib_per_agent']:.2f} |", flush=True)
             print("    cores by role: " + ", ".join(f"{k} {v:.2f}" for k, v in r["role_cores"].items()), flush=True)
             if r["success"] < 0.99 or r["achieved_rate"] < 0.95 * r["target_rate"]:
                 print(f"\nstopped: below 99% success or 95% of the asked rate at {r['agents']} agents")

@@ -44,6 +44,8 @@ log = logging.getLogger("aftershock.fleet.node")
 
 #: Sessions per replication push: one datagram (MAX_DATAGRAM) holds them with room to spare.
 PUSH_CHUNK = 100
+#: Sessions whose holders a node remembers between membership changes.
+PLACEMENT_CACHE = 50_000
 #: Tries at a port number free in both TCP and UDP before a node gives up starting.
 BIND_ATTEMPTS = 20
 
@@ -124,6 +126,8 @@ class NodeHost:
         self.dnet = DatagramNet(self.region, config.relays) if self.mesh and config.relays and net is None else None
         self.peer_net: Transport = self.dnet if self.dnet is not None else self.net
         self.swim: Swim | None = None
+        self._placement: dict[str, list[Member]] = {}
+        self._placement_version = -1
         if self.mesh:
             m = config.membership
             self.swim = Swim(
@@ -288,8 +292,15 @@ class NodeHost:
 
     # ---- sessions (decentralized) -------------------------------------------------------
     def _holders(self, sid: str) -> list[Member]:
+        """The session's holders among the live members; placement only changes with membership, so it is cached
+        per membership version (a rendezvous ranking hashes every member)."""
         assert self.swim is not None
-        return holders(sid, [m for m in self.swim.alive() if m.state == "alive"], self.replication + 1)
+        if self._placement_version != self.swim.version or len(self._placement) > PLACEMENT_CACHE:
+            self._placement, self._placement_version = {}, self.swim.version
+        chosen = self._placement.get(sid)
+        if chosen is None:
+            chosen = self._placement[sid] = holders(sid, self.swim.strictly_alive(), self.replication + 1)
+        return chosen
 
     async def load_session(self, sid: str, expected_turn: int) -> dict[str, Any]:
         peers = [m for m in self._holders(sid) if m.name != self.name] if self.swim is not None else []

@@ -84,13 +84,23 @@ class Swim:
     # datagrams (fleet/agents/dgram.py), as memberlist keeps it on TCP while its probes go over UDP.
     sync_net: Transport | None = None
     members: dict[str, Member] = field(default_factory=dict)
+    #: bumped whenever a member's state changes or a member is added: caches of the view compare it
+    version: int = 0
     _queue: list[_Update] = field(default_factory=list)
     _order: list[str] = field(default_factory=list)
+    _alive_cache: tuple[int, list[Member]] | None = None
 
     # ---- views ---------------------------------------------------------------------------
     def alive(self, include_self: bool = True) -> list[Member]:
         out = [m for m in self.members.values() if m.state not in GONE]
         return ([self.me] if include_self else []) + out
+
+    def strictly_alive(self) -> list[Member]:
+        """This node and the members in state alive (not suspected), cached until :attr:`version` changes: session
+        placement asks it on every task."""
+        if self._alive_cache is None or self._alive_cache[0] != self.version:
+            self._alive_cache = (self.version, [m for m in self.alive() if m.state == ALIVE])
+        return self._alive_cache[1]
 
     def alive_count(self) -> int:
         return 1 + sum(1 for m in self.members.values() if m.state not in GONE)
@@ -141,6 +151,7 @@ class Swim:
         if member is None:
             member = Member(name, update["region"], update["url"], state=state, incarnation=inc)
             self.members[name] = member
+            self.version += 1
             if state == SUSPECT:
                 member.suspect_since = self.clock()
             self._gossip(member.wire())
@@ -150,19 +161,23 @@ class Swim:
         if state == ALIVE and (inc > member.incarnation or (member.state == ALIVE and inc == member.incarnation)):
             revived, newer = member.state != ALIVE, inc > member.incarnation
             member.state, member.incarnation, member.suspect_since = ALIVE, inc, None
+            self.version += revived
             if revived or newer:  # news (a refutation above all) is passed on, infection-style
                 self._gossip(member.wire())
             if revived:
                 self.events.emit("member_alive", node=name, region=member.region, by=self.me.name)
         elif state == SUSPECT and member.state == ALIVE and inc >= member.incarnation:
             member.state, member.incarnation, member.suspect_since = SUSPECT, inc, self.clock()
+            self.version += 1
             self._gossip(member.wire())
         elif state == DEAD and member.state not in GONE and inc >= member.incarnation:
             member.state, member.incarnation = DEAD, inc
+            self.version += 1
             self._gossip(member.wire())
             self.on_dead(member)
         elif state == LEFT and member.state != LEFT and inc >= member.incarnation:
             member.state, member.incarnation, member.suspect_since = LEFT, inc, None
+            self.version += 1
             self._gossip(member.wire())
             self.events.emit("member_left", node=name, region=member.region, by=self.me.name)
 
@@ -249,6 +264,7 @@ class Swim:
                 return
         if target.state == ALIVE:
             target.state, target.suspect_since = SUSPECT, self.clock()
+            self.version += 1
             self._gossip(target.wire())
             self.events.emit("member_suspected", node=target.name, region=target.region, by=self.me.name)
 
@@ -257,6 +273,7 @@ class Swim:
         for member in list(self.members.values()):
             if member.state == SUSPECT and member.suspect_since is not None and now - member.suspect_since >= timeout:
                 member.state = DEAD
+                self.version += 1
                 self._gossip(member.wire())
                 self.events.emit(
                     "member_dead",
@@ -272,6 +289,7 @@ class Swim:
         replaces this node; probing stops. Returns how many members acknowledged."""
         self.me.incarnation += 1
         self.me.state = LEFT
+        self.version += 1
         self._gossip(self.me.wire())
         targets = [m for m in self.members.values() if m.state not in GONE]
         message = self._envelope()
