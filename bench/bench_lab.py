@@ -1,11 +1,13 @@
 """Find the largest lab this machine holds at >= 99% success in steady state.
 
-    .venv/bin/python bench/bench_lab.py [--ladder default|quick] [--measure-s 15]
+    .venv/bin/python bench/bench_lab.py [--ladder default|goal-1000|idle-1000|builtins|...] [--measure-s 15]
+                                        [--lab asyncio/http,uvloop/udp]
 
 For each rung (regions x nodes x agents, tasks/s) it starts a decentralized lab, warms up, measures the
 request log's success ratio and achieved rate over a window, and the CPU (cores, also by role) and memory
-(RSS) of every lab process; it stops at the first rung below 99% success, below 95% of the asked rate, or
-that fails to start. Prints a Markdown table.
+(RSS, and USS: each process's own pages) of every lab process; it stops at the first rung below 99% success,
+below 95% of the asked rate, or that fails to start. The ``builtins`` ladder measures the built-in topologies at
+their own workload instead. Prints a Markdown table.
 Not a test: run on demand, report with the machine it ran on.
 """
 
@@ -26,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.errors import AftershockError  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from fleet.lab import lab_down, lab_up  # noqa: E402
-from fleet.topology import Topology  # noqa: E402
+from fleet.topology import Topology, load_topology  # noqa: E402
 from tests.support.labutil import availability, lab_pids, requests_between, wait_for_requests_until  # noqa: E402
 
 LADDERS = {
@@ -38,7 +40,8 @@ LADDERS = {
     # issue 17: 1,000 agents in 10 regions at 1,000 tasks/s (20 agents per node, then 10), and their idle cost
     "goal-1000": [(10, 5, 20, 1000), (10, 10, 10, 1000)],
     "idle-1000": [(10, 5, 20, 20), (10, 10, 10, 20)],
-    "default-27": [(3, 3, 3, 40)],
+    # the built-in topologies at their own workload (the lab's own cost on a laptop)
+    "builtins": ["decentralized", "centralized", "hybrid"],
 }
 
 
@@ -55,8 +58,10 @@ def topology(regions: int, nodes: int, agents: int, rate: float, membership: str
 
 
 def cpu_by_role(status: dict) -> dict[str, list[int]]:
-    return {"link layer + control (supervisor)": [status["pid"]], "clients": [status["clients"]["pid"]],
-            "nodes": [n["pid"] for n in status["nodes"] if n["pid"]]}
+    roles = {"link layer + control (supervisor)": [status["pid"]], "clients": [status["clients"]["pid"]],
+             "nodes": [n["pid"] for n in status["nodes"] if n["pid"] and n.get("role") != "hub"]}
+    hubs = [n["pid"] for n in status["nodes"] if n["pid"] and n.get("role") == "hub"]
+    return {**roles, "hubs": hubs} if hubs else roles
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -83,12 +88,12 @@ def memory_bytes(pids: list[int]) -> tuple[int, int]:
     return rss, uss
 
 
-def measure(settings: Settings, rung: tuple[int, int, int, float], warmup_s: float, measure_s: float,
-            membership: str = "lab", event_loop: str = "uvloop") -> dict:
-    regions, nodes, agents, rate = rung
-    topo = topology(*rung, membership=membership)
+def measure(settings: Settings, topo: Topology, warmup_s: float, measure_s: float, event_loop: str = "uvloop",
+            peer_transport: str = "udp") -> dict:
+    """One lab of ``topo`` at its own workload: lab up, then CPU, memory and the request log over a window."""
     started = time.monotonic()
-    status = lab_up(settings, topo, name=f"bench-{regions}-{nodes}-{agents}", timeout_s=600, event_loop=event_loop)
+    status = lab_up(settings, topo, name=f"bench-{len(topo.regions)}-{sum(r.nodes for r in topo.regions)}",
+                    timeout_s=600, event_loop=event_loop, peer_transport=peer_transport)
     up_s = time.monotonic() - started
     try:
         time.sleep(warmup_s)
@@ -104,9 +109,10 @@ def measure(settings: Settings, rung: tuple[int, int, int, float], warmup_s: flo
         rows = requests_between(status["request_log"], t0, t1)
     finally:
         lab_down(settings, status["name"])
-    n_agents = regions * nodes * agents
+    n_agents = sum(len(n.get("agents") or []) for n in status["nodes"])
     return {
-        "regions": regions, "nodes": regions * nodes, "agents": n_agents, "target_rate": rate,
+        "topology": topo.name, "regions": len(topo.regions), "nodes": len(status["nodes"]), "agents": n_agents,
+        "target_rate": topo.workload.tasks_per_s,
         "achieved_rate": len(rows) / (t1 - t0), "success": availability(rows), "up_s": up_s,
         "cores": (cpu1 - cpu0) / (t1 - t0), "cpu_ms_per_agent_s": 1000 * (cpu1 - cpu0) / (t1 - t0) / n_agents,
         "event_loop": event_loop, "rss_mib": rss / 2**20, "rss_mib_per_agent": rss / 2**20 / n_agents,
@@ -121,29 +127,33 @@ def main() -> int:
     parser.add_argument("--measure-s", type=float, default=15.0)
     parser.add_argument("--membership", default="lab", choices=["lab", "lan", "wan"],
                         help="SWIM preset (lan halves the probe traffic of lab)")
-    parser.add_argument("--event-loop", default="uvloop",
-                        help="the lab's event loop, or several comma-separated (asyncio,uvloop: each rung on each, "
-                             "the first is the same-run baseline)")
+    parser.add_argument("--lab", default="uvloop/udp",
+                        help="the lab's event loop and mesh peer transport as LOOP/TRANSPORT, or several comma-"
+                             "separated: asyncio/http,uvloop/udp runs each rung as the lab was before this round "
+                             "(the same-run baseline, first) and as it is")
     args = parser.parse_args()
-    loops = [x.strip() for x in args.event_loop.split(",") if x.strip()]
+    loops = [x.strip() for x in args.lab.split(",") if x.strip()]
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
     print(f"machine: {os.cpu_count()} cores, {cpu}, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
           f"Python {platform.python_version()}")
     print(f"command: {' '.join(sys.argv)}\n")
-    print("| loop | regions | nodes | agents | tasks/s asked | tasks/s served | success | lab up (s) | CPU (cores) "
-          "| CPU ms per agent-second | RSS (MiB) | RSS per agent (MiB) | USS per agent (MiB) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| topology | loop | regions | nodes | agents | tasks/s asked | tasks/s served | success | lab up (s) "
+          "| CPU (cores) | CPU ms per agent-second | RSS (MiB) | RSS per agent (MiB) | USS per agent (MiB) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as home:
         settings = Settings(home=Path(home)).ensure()
         for rung, loop in ((rung, loop) for rung in LADDERS[args.ladder] for loop in loops):
             try:
-                r = measure(settings, rung, args.warmup_s, args.measure_s, args.membership, loop)
+                topo = (load_topology(rung) if isinstance(rung, str)
+                        else topology(*rung, membership=args.membership))
+                event_loop, _, transport = loop.partition("/")
+                r = measure(settings, topo, args.warmup_s, args.measure_s, event_loop, transport or "udp")
             except (AftershockError, TimeoutError, AssertionError) as exc:
-                print(f"| {loop} | {rung[0]} | {rung[0] * rung[1]} | {rung[0] * rung[1] * rung[2]} | {rung[3]} | "
-                      f"failed to start or serve: {exc} |")
+                print(f"| {rung} | {loop} | failed to start or serve: {exc} |")
                 break
-            print(f"| {loop} | {r['regions']} | {r['nodes']} | {r['agents']} | {r['target_rate']:.0f} | "
+            print(f"| {r['topology']} | {loop} | {r['regions']} | {r['nodes']} | {r['agents']} | "
+                  f"{r['target_rate']:.0f} | "
                   f"{r['achieved_rate']:.0f} | {100 * r['success']:.2f}% | {r['up_s']:.1f} | {r['cores']:.2f} | "
                   f"{r['cpu_ms_per_agent_s']:.2f} | {r['rss_mib']:.0f} | {r['rss_mib_per_agent']:.1f} | "
                   f"{r['uss_mib_per_agent']:.2f} |", flush=True)

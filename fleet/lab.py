@@ -23,7 +23,7 @@ import requests
 from core.errors import LabError, LabNotFound, UserError
 from core.settings import Settings
 from core.wait import wait_until
-from fleet.presets import DEFAULT_EVENT_LOOP, EventLoop
+from fleet.presets import DEFAULT_EVENT_LOOP, DEFAULT_PEER_TRANSPORT, EventLoop, PeerTransport
 from fleet.topology import Topology, load_topology
 
 __all__ = ["check_lab_name", "lab_up", "lab_down", "lab_status", "list_labs", "ControlClient", "LAB_NAME_RE",
@@ -117,6 +117,7 @@ def lab_up(
     supervisor_args: Sequence[str] = (),
     supervisor_env: Callable[[Path], Mapping[str, str]] | None = None,
     event_loop: EventLoop = DEFAULT_EVENT_LOOP,
+    peer_transport: PeerTransport = DEFAULT_PEER_TRANSPORT,
 ) -> dict[str, Any]:
     """Start a lab and return its status once every agent serves and membership has converged.
 
@@ -127,7 +128,8 @@ def lab_up(
     user can fix says so (``user_error`` in its state) and that becomes a one-line :class:`UserError`.
     ``supervisor_env`` gives the supervisor's environment additions, made from the fresh lab directory (Ray reads
     its token settings from the environment once, at start). ``event_loop`` is what the embedded lab's processes
-    run on (uvloop by default; ``asyncio`` is the baseline of ``bench/bench_lab.py``).
+    run on (uvloop by default; ``asyncio`` is the baseline of ``bench/bench_lab.py``), ``peer_transport`` how mesh
+    nodes send SWIM and replication (datagrams through the relays by default; ``http`` the baseline).
     """
     topo = topology if isinstance(topology, Topology) else load_topology(topology)
     if topo.healing.restarts == "engine" and supervisor_module == SUPERVISOR_MODULE:
@@ -154,7 +156,7 @@ def lab_up(
     with open(lab_dir / "supervisor.log", "ab") as log_fh:
         proc = subprocess.Popen(
             _supervisor_cmdline(lab_dir, name, seed, owner_pid, settings.max_fault_s, supervisor_module,
-                                [*supervisor_args, *(["--event-loop", event_loop]
+                                [*supervisor_args, *(["--event-loop", event_loop, "--peer-transport", peer_transport]
                                                      if supervisor_module == SUPERVISOR_MODULE else [])]),
             stdin=subprocess.DEVNULL,
             stdout=log_fh,

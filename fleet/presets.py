@@ -9,13 +9,18 @@ from __future__ import annotations
 
 from typing import Literal
 
-__all__ = ["MEMBERSHIP_PRESETS", "HEALTH_PRESETS", "EventLoop", "DEFAULT_EVENT_LOOP"]
+__all__ = ["MEMBERSHIP_PRESETS", "HEALTH_PRESETS", "EventLoop", "DEFAULT_EVENT_LOOP", "PeerTransport",
+           "DEFAULT_PEER_TRANSPORT"]
 
 #: The event loops a lab process can run on (fleet/agents/runtime.py). uvloop (libuv underneath, a kept library)
 #: costs the lab's processes markedly less CPU per message than asyncio's own loop (docs/benchmarks.md measures
 #: both in one run); asyncio's stays selectable as the same-run baseline.
 EventLoop = Literal["uvloop", "asyncio"]
 DEFAULT_EVENT_LOOP: EventLoop = "uvloop"
+#: How mesh nodes send SWIM and replication: datagrams through the regions' relays, or HTTP through the proxies
+#: (the transport before datagrams; the baseline of bench/bench_lab.py).
+PeerTransport = Literal["udp", "http"]
+DEFAULT_PEER_TRANSPORT: PeerTransport = "udp"
 
 MEMBERSHIP_PRESETS: dict[str, dict[str, float | int]] = {
     "lan": {"probe_period_s": 1.0, "probe_timeout_s": 0.5, "indirect_probes": 3, "suspicion_mult": 4},

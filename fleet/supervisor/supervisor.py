@@ -30,7 +30,7 @@ from core.settings import DEFAULT_MAX_FAULT_S
 from fleet.agents.config import ChildConfig, ClientsSpec, Role, Seed, StandbyOf
 from fleet.agents.net import start_site
 from fleet.plan import plan_nodes
-from fleet.presets import DEFAULT_EVENT_LOOP, EventLoop
+from fleet.presets import DEFAULT_EVENT_LOOP, DEFAULT_PEER_TRANSPORT, EventLoop, PeerTransport
 from fleet.supervisor.churn import Churner
 from fleet.supervisor.control_api import control_app
 from fleet.supervisor.deadman import DeadMan
@@ -65,9 +65,11 @@ class Supervisor:
     faults_class: type[Faults] = Faults
 
     def __init__(self, topology: Topology, name: str, seed: int, lab_dir: Path, owner_pid: int | None = None,
-                 max_fault_s: float = DEFAULT_MAX_FAULT_S, event_loop: EventLoop = DEFAULT_EVENT_LOOP):
+                 max_fault_s: float = DEFAULT_MAX_FAULT_S, event_loop: EventLoop = DEFAULT_EVENT_LOOP,
+                 peer_transport: PeerTransport = DEFAULT_PEER_TRANSPORT):
         self.topo = topology
         self.event_loop: EventLoop = event_loop
+        self.peer_transport: PeerTransport = peer_transport
         self.name = name
         self.seed = seed
         self.dir = lab_dir
@@ -400,7 +402,7 @@ class Supervisor:
         self.control_url = f"http://127.0.0.1:{port}"
         await self.proxy.start(self.topo.region_names)
         await start_class_proxies(self.proxy, self.topo, self.control_url)
-        if self.topo.kind == "decentralized":
+        if self.topo.kind == "decentralized" and self.peer_transport == "udp":
             self.relay_ports, self._relays, self.relay_stats = await start_relays(self.topo.region_names, self.proxy)
         try:
             self.write_state()
