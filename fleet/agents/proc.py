@@ -14,10 +14,11 @@ import signal
 import sys
 from typing import Any
 
-__all__ = ["set_pdeathsig", "watch_parent", "announce_ready", "READY_PREFIX"]
+__all__ = ["set_pdeathsig", "set_process_name", "watch_parent", "announce_ready", "READY_PREFIX"]
 
 READY_PREFIX = "AFTERSHOCK-READY "
 _PR_SET_PDEATHSIG = 1
+_PR_SET_NAME = 15
 
 
 def set_pdeathsig(sig: int = signal.SIGKILL) -> None:
@@ -26,6 +27,14 @@ def set_pdeathsig(sig: int = signal.SIGKILL) -> None:
         return
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+
+
+def set_process_name(name: str) -> None:
+    """The name ``top`` and ``ps -o comm`` show (the kernel keeps 15 bytes); forked children share a command line."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_NAME, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0)
 
 
 async def watch_parent(parent_pid: int, period_s: float = 0.5) -> None:

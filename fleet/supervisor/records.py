@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from fleet.supervisor.zygote import ForkedProcess
+
 __all__ = ["NodeRecord", "Roster", "ControlError", "CHURN_STATUSES"]
 
 #: Statuses of a churning device (fleet/supervisor/churn.py): left on its schedule, or rejoining; no fault did it,
@@ -33,7 +35,7 @@ class NodeRecord:
     standby_of: dict[str, Any] | None = None
     status: str = "starting"  # starting, running, paused, killed, stopped
     replaced_by: str | None = None
-    proc: asyncio.subprocess.Process | None = None
+    proc: asyncio.subprocess.Process | ForkedProcess | None = None
     node_url: str = ""
     metrics_url: str = ""
     agent_urls: dict[str, str] = field(default_factory=dict)
