@@ -1,7 +1,7 @@
 """Find the largest lab this machine holds at >= 99% success in steady state.
 
     .venv/bin/python bench/bench_lab.py [--ladder default|goal-1000|idle-1000|builtins|...] [--measure-s 15]
-                                        [--lab asyncio/http,uvloop/udp]
+                                        [--lab baseline,uvloop/udp/fork]
 
 For each rung (regions x nodes x agents, tasks/s) it starts a decentralized lab, warms up, measures the
 request log's success ratio and achieved rate over a window, and the CPU (cores, also by role) and memory
@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.errors import AftershockError  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from fleet.lab import lab_down, lab_up  # noqa: E402
+from fleet.presets import LabOptions  # noqa: E402
 from fleet.topology import Topology, load_topology  # noqa: E402
 from tests.support.labutil import availability, lab_pids, requests_between, wait_for_requests_until  # noqa: E402
 
@@ -88,12 +89,12 @@ def memory_bytes(pids: list[int]) -> tuple[int, int]:
     return rss, uss
 
 
-def measure(settings: Settings, topo: Topology, warmup_s: float, measure_s: float, event_loop: str = "uvloop",
-            peer_transport: str = "udp") -> dict:
+def measure(settings: Settings, topo: Topology, warmup_s: float, measure_s: float,
+            options: LabOptions = LabOptions()) -> dict:
     """One lab of ``topo`` at its own workload: lab up, then CPU, memory and the request log over a window."""
     started = time.monotonic()
     status = lab_up(settings, topo, name=f"bench-{len(topo.regions)}-{sum(r.nodes for r in topo.regions)}",
-                    timeout_s=600, event_loop=event_loop, peer_transport=peer_transport)
+                    timeout_s=600, options=options)
     up_s = time.monotonic() - started
     try:
         time.sleep(warmup_s)
@@ -115,7 +116,7 @@ def measure(settings: Settings, topo: Topology, warmup_s: float, measure_s: floa
         "target_rate": topo.workload.tasks_per_s,
         "achieved_rate": len(rows) / (t1 - t0), "success": availability(rows), "up_s": up_s,
         "cores": (cpu1 - cpu0) / (t1 - t0), "cpu_ms_per_agent_s": 1000 * (cpu1 - cpu0) / (t1 - t0) / n_agents,
-        "event_loop": event_loop, "rss_mib": rss / 2**20, "rss_mib_per_agent": rss / 2**20 / n_agents,
+        "lab": options.label, "rss_mib": rss / 2**20, "rss_mib_per_agent": rss / 2**20 / n_agents,
         "uss_mib_per_agent": uss / 2**20 / n_agents, "role_cores": role_cores,
     }
 
@@ -127,10 +128,10 @@ def main() -> int:
     parser.add_argument("--measure-s", type=float, default=15.0)
     parser.add_argument("--membership", default="lab", choices=["lab", "lan", "wan"],
                         help="SWIM preset (lan halves the probe traffic of lab)")
-    parser.add_argument("--lab", default="uvloop/udp",
-                        help="the lab's event loop and mesh peer transport as LOOP/TRANSPORT, or several comma-"
-                             "separated: asyncio/http,uvloop/udp runs each rung as the lab was before this round "
-                             "(the same-run baseline, first) and as it is")
+    parser.add_argument("--lab", default="uvloop/udp/fork",
+                        help="how the lab runs, LOOP/TRANSPORT/SPAWN (fleet/presets.py LabOptions), or several "
+                             "comma-separated: baseline,uvloop/udp/fork runs each rung as the lab ran before "
+                             "(asyncio/http/exec: the same-run baseline, first) and as it runs now")
     args = parser.parse_args()
     loops = [x.strip() for x in args.lab.split(",") if x.strip()]
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -138,7 +139,7 @@ def main() -> int:
     print(f"machine: {os.cpu_count()} cores, {cpu}, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
           f"Python {platform.python_version()}")
     print(f"command: {' '.join(sys.argv)}\n")
-    print("| topology | loop | regions | nodes | agents | tasks/s asked | tasks/s served | success | lab up (s) "
+    print("| topology | lab | regions | nodes | agents | tasks/s asked | tasks/s served | success | lab up (s) "
           "| CPU (cores) | CPU ms per agent-second | RSS (MiB) | RSS per agent (MiB) | USS per agent (MiB) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as home:
@@ -147,8 +148,7 @@ def main() -> int:
             try:
                 topo = (load_topology(rung) if isinstance(rung, str)
                         else topology(*rung, membership=args.membership))
-                event_loop, _, transport = loop.partition("/")
-                r = measure(settings, topo, args.warmup_s, args.measure_s, event_loop, transport or "udp")
+                r = measure(settings, topo, args.warmup_s, args.measure_s, LabOptions.parse(loop))
             except (AftershockError, TimeoutError, AssertionError) as exc:
                 print(f"| {rung} | {loop} | failed to start or serve: {exc} |")
                 break

@@ -23,7 +23,7 @@ import requests
 from core.errors import LabError, LabNotFound, UserError
 from core.settings import Settings
 from core.wait import wait_until
-from fleet.presets import DEFAULT_EVENT_LOOP, DEFAULT_PEER_TRANSPORT, EventLoop, PeerTransport
+from fleet.presets import LabOptions
 from fleet.topology import Topology, load_topology
 
 __all__ = ["check_lab_name", "lab_up", "lab_down", "lab_status", "list_labs", "ControlClient", "LAB_NAME_RE",
@@ -116,8 +116,7 @@ def lab_up(
     supervisor_module: str = SUPERVISOR_MODULE,
     supervisor_args: Sequence[str] = (),
     supervisor_env: Callable[[Path], Mapping[str, str]] | None = None,
-    event_loop: EventLoop = DEFAULT_EVENT_LOOP,
-    peer_transport: PeerTransport = DEFAULT_PEER_TRANSPORT,
+    options: LabOptions = LabOptions(),
 ) -> dict[str, Any]:
     """Start a lab and return its status once every agent serves and membership has converged.
 
@@ -127,9 +126,8 @@ def lab_up(
     ``supervisor_args``) behind the same state file and control API; a supervisor that fails on something the
     user can fix says so (``user_error`` in its state) and that becomes a one-line :class:`UserError`.
     ``supervisor_env`` gives the supervisor's environment additions, made from the fresh lab directory (Ray reads
-    its token settings from the environment once, at start). ``event_loop`` is what the embedded lab's processes
-    run on (uvloop by default; ``asyncio`` is the baseline of ``bench/bench_lab.py``), ``peer_transport`` how mesh
-    nodes send SWIM and replication (datagrams through the relays by default; ``http`` the baseline).
+    its token settings from the environment once, at start). ``options`` are how the embedded lab runs its processes
+    (fleet/presets.py: event loop, mesh peer transport, fork server; the defaults are the fast lab).
     """
     topo = topology if isinstance(topology, Topology) else load_topology(topology)
     if topo.healing.restarts == "engine" and supervisor_module == SUPERVISOR_MODULE:
@@ -156,8 +154,8 @@ def lab_up(
     with open(lab_dir / "supervisor.log", "ab") as log_fh:
         proc = subprocess.Popen(
             _supervisor_cmdline(lab_dir, name, seed, owner_pid, settings.max_fault_s, supervisor_module,
-                                [*supervisor_args, *(["--event-loop", event_loop, "--peer-transport", peer_transport]
-                                                     if supervisor_module == SUPERVISOR_MODULE else [])]),
+                                [*supervisor_args,
+                                 *(options.args() if supervisor_module == SUPERVISOR_MODULE else [])]),
             stdin=subprocess.DEVNULL,
             stdout=log_fh,
             stderr=log_fh,

@@ -7,10 +7,11 @@ not an hour); ``test`` is faster still, for the test suite; ``lan`` and ``wan`` 
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
+from typing import Literal, get_args
 
 __all__ = ["MEMBERSHIP_PRESETS", "HEALTH_PRESETS", "EventLoop", "DEFAULT_EVENT_LOOP", "PeerTransport",
-           "DEFAULT_PEER_TRANSPORT"]
+           "DEFAULT_PEER_TRANSPORT", "Spawn", "LabOptions"]
 
 #: The event loops a lab process can run on (fleet/agents/runtime.py). uvloop (libuv underneath, a kept library)
 #: costs the lab's processes markedly less CPU per message than asyncio's own loop (docs/benchmarks.md measures
@@ -21,6 +22,46 @@ DEFAULT_EVENT_LOOP: EventLoop = "uvloop"
 #: (the transport before datagrams; the baseline of bench/bench_lab.py).
 PeerTransport = Literal["udp", "http"]
 DEFAULT_PEER_TRANSPORT: PeerTransport = "udp"
+#: How the supervisor starts lab children: forked by the lab's fork server (fleet/agents/zygote.py), or each its
+#: own ``python -m fleet.agents`` (a third of a second of imports each; the baseline, and a fallback).
+Spawn = Literal["fork", "exec"]
+
+
+@dataclass(frozen=True)
+class LabOptions:
+    """How the embedded lab runs its processes, not what it models (that is the topology): every choice leaves
+    the semantics alone (each node its own OS process, every inter-region message through the link layer) and
+    only changes what the lab costs the machine. The defaults are the fast lab; ``baseline()`` is the lab as it
+    was before them, which bench/bench_lab.py measures in the same run."""
+
+    event_loop: EventLoop = DEFAULT_EVENT_LOOP
+    peer_transport: PeerTransport = DEFAULT_PEER_TRANSPORT
+    spawn: Spawn = "fork"
+
+    @classmethod
+    def baseline(cls) -> LabOptions:
+        return cls(event_loop="asyncio", peer_transport="http", spawn="exec")
+
+    @classmethod
+    def parse(cls, label: str) -> LabOptions:
+        """``LOOP/TRANSPORT/SPAWN`` (e.g. ``asyncio/http/exec``; trailing parts default), or ``baseline``."""
+        if label == "baseline":
+            return cls.baseline()
+        parts = label.split("/")
+        names = ("event_loop", "peer_transport", "spawn")
+        kinds = (EventLoop, PeerTransport, Spawn)
+        if len(parts) > len(names) or any(p not in get_args(k) for p, k in zip(parts, kinds, strict=False)):
+            choices = "/".join("|".join(get_args(k)) for k in kinds)
+            raise ValueError(f"{label!r}: expected LOOP/TRANSPORT/SPAWN from {choices}")
+        return cls(**dict(zip(names, parts, strict=False)))
+
+    @property
+    def label(self) -> str:
+        return f"{self.event_loop}/{self.peer_transport}/{self.spawn}"
+
+    def args(self) -> list[str]:
+        """The supervisor's command-line options for these choices."""
+        return ["--event-loop", self.event_loop, "--peer-transport", self.peer_transport, "--spawn", self.spawn]
 
 MEMBERSHIP_PRESETS: dict[str, dict[str, float | int]] = {
     "lan": {"probe_period_s": 1.0, "probe_timeout_s": 0.5, "indirect_probes": 3, "suspicion_mult": 4},

@@ -16,7 +16,7 @@ from typing import get_args
 
 from core.settings import DEFAULT_MAX_FAULT_S
 from fleet.agents.runtime import DEFAULT_EVENT_LOOP, EVENT_LOOPS, run_loop
-from fleet.presets import DEFAULT_PEER_TRANSPORT, PeerTransport
+from fleet.presets import LabOptions, PeerTransport, Spawn
 from fleet.supervisor.supervisor import Supervisor
 from fleet.topology import parse_topology
 
@@ -35,14 +35,16 @@ def main(argv: list[str] | None = None) -> None:
                         help="hard cap on any fault's duration (the dead-man reverts older faults)")
     parser.add_argument("--event-loop", choices=EVENT_LOOPS, default=DEFAULT_EVENT_LOOP,
                         help="the event loop of the supervisor and every lab process (uvloop: less CPU per message)")
-    parser.add_argument("--peer-transport", choices=get_args(PeerTransport), default=DEFAULT_PEER_TRANSPORT,
+    parser.add_argument("--peer-transport", choices=get_args(PeerTransport), default=LabOptions().peer_transport,
                         help="mesh SWIM and replication as datagrams (udp) or HTTP calls (http)")
+    parser.add_argument("--spawn", choices=get_args(Spawn), default=LabOptions().spawn,
+                        help="children forked by the lab's fork server (fork) or each started by exec (exec)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s supervisor %(levelname)s %(message)s")
     topo = parse_topology(json.loads((args.lab_dir / "topology.json").read_text()), str(args.lab_dir))
     supervisor = Supervisor(topo, args.name, args.seed, args.lab_dir, owner_pid=args.owner_pid,
-                            max_fault_s=args.max_fault_s, event_loop=args.event_loop,
-                            peer_transport=args.peer_transport)
+                            max_fault_s=args.max_fault_s, options=LabOptions(
+                                args.event_loop, args.peer_transport, args.spawn))
 
     async def run() -> None:
         stop = asyncio.Event()

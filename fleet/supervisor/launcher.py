@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from core.logs import EventLog
 from fleet.agents.config import ChildConfig
 from fleet.agents.proc import READY_PREFIX
 from fleet.supervisor.records import NodeRecord, Roster
-from fleet.supervisor.zygote import Zygote
+from fleet.supervisor.zygote import ForkedProcess, Zygote
 
 __all__ = ["Launcher", "CHILD_MODULE", "READY_TIMEOUT_S", "STOP_GRACE_S"]
 
@@ -52,6 +53,7 @@ class Launcher:
         token: str,
         log_path: Path,
         on_change: Callable[[], None] = lambda: None,
+        fork: bool = True,
     ):
         self.roster = roster
         self.events = events
@@ -62,18 +64,20 @@ class Launcher:
         self._log_fh = open(log_path, "ab")  # noqa: SIM115 - lives as long as the lab
         self._watchers: set[asyncio.Task] = set()
         self._http: aiohttp.ClientSession | None = None
-        self.zygote = Zygote(self._log_fh)
+        self.zygote = Zygote(self._log_fh) if fork else None
 
     async def start(self) -> None:
         self._http = aiohttp.ClientSession()
-        await self.zygote.start()
+        if self.zygote is not None:
+            await self.zygote.start()
 
     async def close(self) -> None:
         for task in list(self._watchers):
             task.cancel()
         if self._http is not None:
             await self._http.close()
-        await self.zygote.close()
+        if self.zygote is not None:
+            await self.zygote.close()
         self._log_fh.close()
 
     @property
@@ -84,10 +88,11 @@ class Launcher:
     # ---- one child ------------------------------------------------------------------------
     async def spawn(self, rec: NodeRecord, config: ChildConfig) -> None:
         """Start ``rec``'s process and wait for its ready line (the ports it bound)."""
-        # The config (token included) goes over the zygote's socketpair, never into argv or the environment,
-        # where `ps` and /proc/PID/environ would show it to every user of the machine.
-        proc = await self.zygote.spawn(config.role, config.name, config.to_json(), self._log_fh.fileno())
+        # The config (token included) goes over the zygote's socketpair or down an inherited pipe, never into argv
+        # or the environment, where `ps` and /proc/PID/environ would show it to every user of the machine.
+        proc = await self._start_process(config)
         rec.proc = proc
+        assert proc.stdout is not None
         try:
             while True:
                 line = (await asyncio.wait_for(proc.stdout.readline(), READY_TIMEOUT_S)).decode()
@@ -111,7 +116,20 @@ class Launcher:
         self._watchers.add(watcher)
         watcher.add_done_callback(self._watchers.discard)
 
-    async def _watch(self, rec: NodeRecord, proc: asyncio.subprocess.Process) -> None:
+    async def _start_process(self, config: ChildConfig) -> asyncio.subprocess.Process | ForkedProcess:
+        if self.zygote is not None:
+            return await self.zygote.spawn(config.role, config.name, config.to_json(), self._log_fh.fileno())
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", CHILD_MODULE, config.role, config.name,
+            stdout=asyncio.subprocess.PIPE, stderr=self._log_fh, stdin=asyncio.subprocess.PIPE,
+        )
+        assert proc.stdin is not None
+        proc.stdin.write(config.to_json().encode())
+        await proc.stdin.drain()
+        proc.stdin.close()
+        return proc
+
+    async def _watch(self, rec: NodeRecord, proc: asyncio.subprocess.Process | ForkedProcess) -> None:
         await proc.wait()
         if rec.proc is proc and rec.status in ("running", "paused"):
             rec.status = "killed"

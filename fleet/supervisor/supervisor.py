@@ -30,7 +30,7 @@ from core.settings import DEFAULT_MAX_FAULT_S
 from fleet.agents.config import ChildConfig, ClientsSpec, Role, Seed, StandbyOf
 from fleet.agents.net import start_site
 from fleet.plan import plan_nodes
-from fleet.presets import DEFAULT_EVENT_LOOP, DEFAULT_PEER_TRANSPORT, EventLoop, PeerTransport
+from fleet.presets import LabOptions
 from fleet.supervisor.churn import Churner
 from fleet.supervisor.control_api import control_app
 from fleet.supervisor.deadman import DeadMan
@@ -65,11 +65,9 @@ class Supervisor:
     faults_class: type[Faults] = Faults
 
     def __init__(self, topology: Topology, name: str, seed: int, lab_dir: Path, owner_pid: int | None = None,
-                 max_fault_s: float = DEFAULT_MAX_FAULT_S, event_loop: EventLoop = DEFAULT_EVENT_LOOP,
-                 peer_transport: PeerTransport = DEFAULT_PEER_TRANSPORT):
+                 max_fault_s: float = DEFAULT_MAX_FAULT_S, options: LabOptions = LabOptions()):
         self.topo = topology
-        self.event_loop: EventLoop = event_loop
-        self.peer_transport: PeerTransport = peer_transport
+        self.options = options
         self.name = name
         self.seed = seed
         self.dir = lab_dir
@@ -97,6 +95,7 @@ class Supervisor:
             token=self.token,
             log_path=lab_dir / "processes.log",
             on_change=self.write_state,
+            fork=options.spawn == "fork",
         )
         self.faults = self.faults_class(self.roster, self.launcher, self.links, self.events)
         self.clients: NodeRecord | None = None
@@ -202,7 +201,7 @@ class Supervisor:
             health=t.health,
             autoscale=self._policy_for(rec, role),
             agents_per_node=t.agents_per_node,
-            event_loop=self.event_loop,
+            event_loop=self.options.event_loop,
             relays=self.relay_ports if t.kind == "decentralized" and not needs_local_proxy(t) else {},
             **class_fields(t, rec, self.proxy, self._no_replace),
             **extra,
@@ -402,7 +401,7 @@ class Supervisor:
         self.control_url = f"http://127.0.0.1:{port}"
         await self.proxy.start(self.topo.region_names)
         await start_class_proxies(self.proxy, self.topo, self.control_url)
-        if self.topo.kind == "decentralized" and self.peer_transport == "udp":
+        if self.topo.kind == "decentralized" and self.options.peer_transport == "udp":
             self.relay_ports, self._relays, self.relay_stats = await start_relays(self.topo.region_names, self.proxy)
         try:
             self.write_state()
