@@ -155,6 +155,7 @@ class Supervisor:
             "node_classes": {n: c.model_dump() for n, c in self.topo.node_classes.items()},
             "class_proxies": self.proxy.class_urls,
             "relays": self.relay_ports,
+            "fork_server_pid": self.launcher.zygote.pid if self.launcher.zygote is not None else None,
         }
 
     def write_state(self, **extra: Any) -> None:

@@ -78,6 +78,10 @@ class Zygote:
         self._reader: asyncio.Task | None = None
         self._lock = asyncio.Lock()
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None and self._proc.returncode is None else None
+
     async def start(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -120,8 +124,14 @@ class Zygote:
     async def spawn(self, role: str, name: str, config_json: str, stderr_fd: int) -> ForkedProcess:
         """Fork ``python -m fleet.agents ROLE NAME`` with its config; its stdout is a new pipe, its stderr
         ``stderr_fd``."""
-        if self._sock is None or self._reader is None or self._reader.done():
-            raise ZygoteError("the fork server is not running")
+        if self._reader is None:
+            raise ZygoteError("the fork server is not running: Zygote.start() first")
+        if self._reader.done():  # it was killed (its children with it): a new one, so the lab can be healed
+            log.warning("starting a new fork server")
+            async with self._lock:
+                if self._reader.done():
+                    await self._stop_process()
+                    await self.start()
         loop = asyncio.get_running_loop()
         read_fd, write_fd = os.pipe()
         call_id = next(self._ids)
@@ -152,8 +162,7 @@ class Zygote:
         assert self._sock is not None
         self._sock.sendmsg([request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
 
-    async def close(self) -> None:
-        """Stop forking: the zygote exits when its socket closes (children still running die with it)."""
+    async def _stop_process(self) -> None:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
@@ -163,5 +172,9 @@ class Zygote:
             except TimeoutError:
                 self._proc.kill()
                 await self._proc.wait()
+
+    async def close(self) -> None:
+        """Stop forking: the zygote exits when its socket closes (children still running die with it)."""
+        await self._stop_process()
         if self._reader is not None:
             self._reader.cancel()

@@ -49,7 +49,8 @@ def events(path: str | Path, kind: str | None = None) -> list[dict[str, Any]]:
 
 
 def lab_pids(status: dict[str, Any]) -> list[int]:
-    pids = [n["pid"] for n in status["nodes"] if n["pid"]] + [status["clients"]["pid"], status["pid"]]
+    pids = [n["pid"] for n in status["nodes"] if n["pid"]] + [status["clients"]["pid"], status["pid"],
+                                                               status.get("fork_server_pid")]
     return [p for p in pids if p]
 
 
