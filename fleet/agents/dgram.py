@@ -12,7 +12,7 @@ link's latency, loss and cuts exactly as the HTTP proxy does; a reply crosses ba
 (the reverse link). The 4-byte header tells the relay where a datagram goes and the receiver where to answer::
 
     !HH  destination port, source port      then   orjson body
-    request  {"q": id, "p": path, "b": body, "g": source region}
+    request  {"q": id, "p": path, "b": body, "g": source region}   (id 0: a notification, never answered)
     reply    {"a": id, "b": reply}   or   {"a": id, "e": error}
 
 Large exchanges (SWIM's push-pull sync of a whole member table) stay on HTTP, as memberlist keeps them on TCP.
@@ -140,6 +140,12 @@ class DatagramNet:
             raise NetError(f"{method} {url}: {reply['e']}")
         return 200, reply.get("b")
 
+    def notify(self, dst_region: str, url: str, body: Any) -> None:
+        """A one-way message (asynchronous replication: nobody waits for an acknowledgement, so a lost datagram
+        is a lost copy, as a crash right after a write would be); raises only when it cannot be sent at all."""
+        self._send(dst_region, port_of(url), {"q": 0, "p": "/" + url.split("://", 1)[-1].split("/", 1)[-1],
+                                              "b": body, "g": self.region})
+
     # ---- receiving ----------------------------------------------------------------------------
     def _received(self, data: bytes) -> None:
         self.received += 1
@@ -161,6 +167,9 @@ class DatagramNet:
             return
         task = asyncio.ensure_future(handler(message.get("b") or {}))
         self._handling.add(task)
+        if not message.get("q"):  # a notification: nobody waits for the answer
+            task.add_done_callback(self._handling.discard)
+            return
         task.add_done_callback(lambda t: self._replied(t, origin, src_port, message.get("q")))
 
     def _replied(self, task: asyncio.Task, origin: str, src_port: int, call_id: Any) -> None:

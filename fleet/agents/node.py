@@ -318,8 +318,11 @@ class NodeHost:
     async def _push_sessions(self, peer: Member, batch: dict[str, Any]) -> None:
         items = list(batch.items())
         for i in range(0, len(items), PUSH_CHUNK):  # a datagram holds PUSH_CHUNK sessions with room to spare
-            await self.peer_net.call(peer.region, "POST", f"{peer.url}/sessions/put",
-                                     body={"sessions": dict(items[i:i + PUSH_CHUNK])}, timeout_s=1.0)
+            body = {"sessions": dict(items[i:i + PUSH_CHUNK])}
+            if self.dnet is not None:  # one-way, as asynchronous replication is: no acknowledgement to wait for
+                self.dnet.notify(peer.region, f"{peer.url}/sessions/put", body)
+            else:
+                await self.net.call(peer.region, "POST", f"{peer.url}/sessions/put", body=body, timeout_s=1.0)
 
     # ---- healing (decentralized): spawn and migrate ---------------------------------------
     def on_member_dead(self, member: Member) -> None:

@@ -126,3 +126,26 @@ def test_a_reply_after_the_timeout_is_dropped_and_later_calls_still_match_their_
             return [r[1]["i"] for r in replies]
 
     assert asyncio.run(main()) == [0, 1, 2]
+
+
+def test_a_notification_reaches_its_route_across_regions_and_is_never_answered() -> None:
+    got: list[Any] = []
+
+    async def put(body: Any) -> Any:
+        got.append(body)
+        return {"stored": True}
+
+    async def main() -> tuple[int, int]:
+        async with _Lab() as lab:
+            lab.b.routes = {"/sessions/put": put}
+            lab.a.notify("b", lab.url(lab.b, "/sessions/put"), {"sessions": {"s1": {"turn": 1}}})
+            deadline = time.monotonic() + 5
+            while not got and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            await lab.b.call("a", "POST", lab.url(lab.a2), body={}, timeout_s=2)  # b's answers still flow
+            return lab.a.received, lab.stats.forwarded
+
+    received, forwarded = asyncio.run(main())
+    assert got == [{"sessions": {"s1": {"turn": 1}}}]
+    assert received == 0, "nothing came back to the notifier"
+    assert forwarded == 3, "the notification, then b's call and its reply"
