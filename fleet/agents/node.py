@@ -304,7 +304,7 @@ class NodeHost:
 
     async def load_session(self, sid: str, expected_turn: int) -> dict[str, Any]:
         peers = [m for m in self._holders(sid) if m.name != self.name] if self.swim is not None else []
-        return await freshest(self.net, sid, expected_turn, self.sessions.get(sid), peers)
+        return await freshest(self.peer_net, sid, expected_turn, self.sessions.get(sid), peers)
 
     def save_session(self, sid: str, memory: dict[str, Any]) -> bool:
         """Store locally and queue the copies for the session's holders; True when the local store took it."""

@@ -133,7 +133,9 @@ async def freshest(
     timeout_s: float = 1.0,
 ) -> dict[str, Any]:
     """The newest copy of ``sid`` among ``local`` and ``peers``; asks peers only when ``local`` is older
-    than the turn the client expects (the common case, a fresh local copy, costs no network call)."""
+    than the turn the client expects (the common case, a fresh local copy, costs no network call), and stops at
+    the first copy as fresh as the client expects (a dead or cut-off holder costs the timeout only when no live
+    holder has the turn)."""
     if (local is not None and local["turn"] >= expected_turn) or expected_turn == 0 or not peers:
         return local or new_memory()
 
@@ -146,8 +148,19 @@ async def freshest(
             return None
         return (reply or {}).get(sid)
 
-    copies = [c for c in await asyncio.gather(*(ask(p) for p in peers)) if c] + ([local] if local else [])
-    return max(copies, key=lambda c: c["turn"]) if copies else new_memory()
+    best = local
+    asking = [asyncio.ensure_future(ask(p)) for p in peers]
+    try:
+        for answer in asyncio.as_completed(asking):
+            copy = await answer
+            if copy and (best is None or copy["turn"] > best["turn"]):
+                best = copy
+            if best is not None and best["turn"] >= expected_turn:
+                break
+    finally:
+        for task in asking:
+            task.cancel()
+    return best or new_memory()
 
 
 def session_routes(store: SessionStore) -> JsonRoutes:
