@@ -10,6 +10,7 @@ from core.errors import UserError
 from core.settings import Settings
 from engines.ray.engine import ray_lab_up
 from fleet.lab import check_lab_name, lab_down, lab_status, lab_up, list_labs
+from fleet.presets import LabOptions
 from fleet.topology import builtin_names, load_topology
 
 __all__ = ["register"]
@@ -30,6 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--ray-address", metavar="HOST:PORT",
                     help="with --engine ray: deploy onto this Ray cluster, whose nodes carry region:NAME resources "
                          "(default: start a local multi-node cluster on 127.0.0.1, stopped at `lab down`)")
+    up.add_argument("--runtime", default=LabOptions().label, metavar="LOOP/TRANSPORT/SPAWN",
+                    help="how the embedded lab runs its processes (docs/lab.md): event loop uvloop|asyncio, mesh "
+                         "peer transport udp|http, children fork|exec; `baseline` is asyncio/http/exec "
+                         f"(default {LabOptions().label})")
     up.set_defaults(func=_up)
 
     status = lab_sub.add_parser("status", help="status of a running lab")
@@ -65,13 +70,17 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     topo = load_topology(args.topology)
     if args.ray_address and args.engine != "ray":
         raise UserError("--ray-address needs --engine ray")
+    try:
+        options = LabOptions.parse(args.runtime)
+    except ValueError as exc:
+        raise UserError(f"--runtime {exc}") from None
     where = "" if args.engine == "lab" else f" on Ray ({args.ray_address or 'a local cluster'})"
     print(f"starting {topo.kind} lab{where}: {topo.total_nodes} nodes, {topo.total_agents} agents in "
           f"{len(topo.regions)} regions ...", file=sys.stderr)
     if args.engine == "ray":
         status = ray_lab_up(settings, topo, address=args.ray_address, name=args.name, seed=args.seed)
     else:
-        status = lab_up(settings, topo, name=args.name, seed=args.seed)
+        status = lab_up(settings, topo, name=args.name, seed=args.seed, options=options)
     if args.json:
         print(json.dumps(status, indent=2))
     else:

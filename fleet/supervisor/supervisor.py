@@ -67,7 +67,7 @@ class Supervisor:
     def __init__(self, topology: Topology, name: str, seed: int, lab_dir: Path, owner_pid: int | None = None,
                  max_fault_s: float = DEFAULT_MAX_FAULT_S, options: LabOptions = LabOptions()):
         self.topo = topology
-        self.options = options
+        self.lab_options = options
         self.name = name
         self.seed = seed
         self.dir = lab_dir
@@ -202,7 +202,7 @@ class Supervisor:
             health=t.health,
             autoscale=self._policy_for(rec, role),
             agents_per_node=t.agents_per_node,
-            event_loop=self.options.event_loop,
+            event_loop=self.lab_options.event_loop,
             relays=self.relay_ports if t.kind == "decentralized" and not needs_local_proxy(t) else {},
             **class_fields(t, rec, self.proxy, self._no_replace),
             **extra,
@@ -402,7 +402,7 @@ class Supervisor:
         self.control_url = f"http://127.0.0.1:{port}"
         await self.proxy.start(self.topo.region_names)
         await start_class_proxies(self.proxy, self.topo, self.control_url)
-        if self.topo.kind == "decentralized" and self.options.peer_transport == "udp":
+        if self.topo.kind == "decentralized" and self.lab_options.peer_transport == "udp":
             self.relay_ports, self._relays, self.relay_stats = await start_relays(self.topo.region_names, self.proxy)
         try:
             self.write_state()
