@@ -108,7 +108,9 @@ def test_stop_all_reverts_a_long_partition_within_2_s_aborts_the_run_and_refuses
     out, err = stop.communicate(timeout=90)
     assert stop.returncode == 0, err
     report = json.loads(out)
-    assert [h["ok"] for h in report["labs"]] == [True], report  # healed, or already down by its aborted run
+    # healed, or already down by its aborted run; or gone before the stop listed the labs at all (the run sees the
+    # stop file, rolls back and takes its lab down in well under a second)
+    assert [h["ok"] for h in report["labs"]] in ([True], []), report
     assert report["who"].startswith("user ")
     assert [r["status"] for r in report["runs_ended"]] == ["aborted"]
     run_out, run_err = runner.communicate(timeout=90)
