@@ -27,7 +27,7 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
     "store": ("bench_store.py", []),
     "collectors": ("bench_collectors.py", ["--targets", "30", "--seconds", "30"]),
     "dashboard": ("bench_dashboard.py", ["--hours", "1", "--rate", "20", "--series-hz", "4"]),
-    "lab": ("bench_lab.py", ["--ladder", "default", "--measure-s", "15"]),
+    "lab": ("bench_lab.py", ["--ladder", "default", "--measure-s", "15", "--lab", "baseline,uvloop/udp/fork"]),
     "ray": ("bench_ray.py", ["--ladder", "quick", "--measure-s", "15"]),
 }
 
