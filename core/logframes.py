@@ -21,6 +21,11 @@ def _read_csv_log(path: Path, dtypes: dict[str, str], what: str, optional: froze
                   ) -> pd.DataFrame:
     columns = list(dtypes)
     try:
+        if Path(path).stat().st_size == 0:  # created by its writer a moment ago, header not yet written: no rows
+            return pd.DataFrame({c: pd.Series(dtype=t) for c, t in dtypes.items()})[columns]
+    except OSError as exc:
+        raise BadLogFile(f"{what} {path} is unreadable ({exc}); expected a CSV with a header") from exc
+    try:
         head = pd.read_csv(path, nrows=0)
     except (OSError, ValueError, pd.errors.EmptyDataError) as exc:
         raise BadLogFile(f"{what} {path} is unreadable ({exc}); expected a CSV with a header") from exc
