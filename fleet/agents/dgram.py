@@ -50,6 +50,11 @@ def port_of(url: str) -> int:
     return int(url.rsplit(":", 1)[1].split("/", 1)[0])
 
 
+def _target(url: str) -> tuple[int, str]:
+    """``http://127.0.0.1:PORT/path`` -> (PORT, ``/path``): where a datagram goes and which route it asks for."""
+    return port_of(url), "/" + url.split("://", 1)[-1].split("/", 1)[-1]
+
+
 class _Endpoint(asyncio.DatagramProtocol):
     def __init__(self, owner: DatagramNet):
         self.owner = owner
@@ -124,7 +129,7 @@ class DatagramNet:
         src_region: str | None = None,
     ) -> tuple[int, Any]:
         """One request datagram, its reply or :class:`NetTimeout`; ``(200, reply)`` like the HTTP transport."""
-        dst_port, path = port_of(url), "/" + url.split("://", 1)[-1].split("/", 1)[-1]
+        dst_port, path = _target(url)
         call_id = next(self._ids)
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self._pending[call_id] = future
@@ -143,8 +148,8 @@ class DatagramNet:
     def notify(self, dst_region: str, url: str, body: Any) -> None:
         """A one-way message (asynchronous replication: nobody waits for an acknowledgement, so a lost datagram
         is a lost copy, as a crash right after a write would be); raises only when it cannot be sent at all."""
-        self._send(dst_region, port_of(url), {"q": 0, "p": "/" + url.split("://", 1)[-1].split("/", 1)[-1],
-                                              "b": body, "g": self.region})
+        dst_port, path = _target(url)
+        self._send(dst_region, dst_port, {"q": 0, "p": path, "b": body, "g": self.region})
 
     # ---- receiving ----------------------------------------------------------------------------
     def _received(self, data: bytes) -> None:

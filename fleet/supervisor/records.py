@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from fleet.agents.dgram import port_of
 from fleet.supervisor.zygote import ForkedProcess
 
 __all__ = ["NodeRecord", "Roster", "ControlError", "CHURN_STATUSES"]
@@ -130,8 +131,8 @@ class Roster:
     def index_ports(self, rec: NodeRecord) -> None:
         for url in [rec.node_url, *rec.agent_urls.values()]:
             if url:
-                self._port_region[int(url.rsplit(":", 1)[1].split("/")[0])] = rec.region
-                self._port_class[int(url.rsplit(":", 1)[1].split("/")[0])] = rec.node_class
+                self._port_region[port_of(url)] = rec.region
+                self._port_class[port_of(url)] = rec.node_class
 
     def region_of_port(self, port: int) -> str | None:
         return self._port_region.get(port)

@@ -40,7 +40,7 @@ from fleet.supervisor.lastmile import needs_local_proxy
 from fleet.supervisor.launcher import Launcher
 from fleet.supervisor.netlink import EgressProxy, LinkTable
 from fleet.supervisor.records import ControlError, NodeRecord, Roster
-from fleet.supervisor.relay import RelayStats, start_relays
+from fleet.supervisor.relay import start_relays
 from fleet.topology import Autoscale, Topology
 
 __all__ = ["Supervisor", "CONVERGE_TIMEOUT_S"]
@@ -84,7 +84,6 @@ class Supervisor:
         # Mesh nodes send SWIM and replication as datagrams through one relay per region (relay.py); a lab whose
         # devices have last miles keeps them on HTTP (their per-class proxies carry every call).
         self.relay_ports: dict[str, int] = {}
-        self.relay_stats = RelayStats()
         self._relays: list[asyncio.BaseTransport] = []
         wire_classes(self.proxy, topology, self.roster, seed)  # node classes' last miles (fleet/supervisor/devices.py)
         self._no_replace = churning_nodes(topology)
@@ -403,7 +402,7 @@ class Supervisor:
         await self.proxy.start(self.topo.region_names)
         await start_class_proxies(self.proxy, self.topo, self.control_url)
         if self.topo.kind == "decentralized" and self.lab_options.peer_transport == "udp":
-            self.relay_ports, self._relays, self.relay_stats = await start_relays(self.topo.region_names, self.proxy)
+            self.relay_ports, self._relays, _stats = await start_relays(self.topo.region_names, self.proxy)
         try:
             self.write_state()
             await self.build()
